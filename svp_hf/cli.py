@@ -1,0 +1,230 @@
+"""The ``svp-hf`` command line (also ``python -m svp_hf``).
+
+    svp-hf select --dataset ../shared/data/ag_news --split train --proxy fasttext --strategy entropy \\
+        --budget 0.1 --seed 0 --output-dir out/ag_news_entropy
+    svp-hf select --config select.yaml --budget 0.2          # flags given on the command line win
+
+Failures exit non-zero with one line on stderr (``--debug`` shows the traceback) and leave no output folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, SvpError
+
+logger = logging.getLogger("svp_hf")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (plus a pointer to --help), not the whole usage text."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _json_arg(value: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({err.msg}): {value!r}") from None
+    if not isinstance(parsed, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"epochs\": 5}}', got {value!r}")
+    return parsed
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("common")
+    g.add_argument("--config", metavar="FILE.yaml", help="YAML file whose keys are flag names; command-line flags win")
+    g.add_argument("--proxy-kwargs", type=_json_arg, default={}, metavar="JSON", help="proxy hyperparameters")
+    g.add_argument("--strategy-kwargs", type=_json_arg, default={}, metavar="JSON", help="strategy hyperparameters")
+    g.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    g.add_argument("--verbose", action="store_true", help="log each step on stderr")
+    g.add_argument("--quiet", action="store_true", help="no progress bars; only the result, warnings and errors")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="svp-hf", description="Selection via Proxy for Hugging Face datasets.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("select", help="select rows of a pool with a proxy and a strategy")
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", metavar="PATH_OR_HUB_ID", help="Hub id, folder of parquet/csv/jsonl, or save_to_disk")
+    g.add_argument("--split", default="train", help="split, with slicing: train, train[:2000] (default: train)")
+    g.add_argument("--text-column", default="text", metavar="NAME", help="column with the text (default: text)")
+    g.add_argument("--label-column", default="label", metavar="NAME", help="column with the labels (default: label)")
+    g = p.add_argument_group("selection")
+    g.add_argument("--proxy", default="fasttext", metavar="NAME", help="proxy name (default: fasttext)")
+    g.add_argument("--strategy", metavar="NAME", help="strategy name: entropy, least_confidence, margin, random")
+    g.add_argument("--budget", metavar="FRACTION_OR_COUNT", help="0.1 (a fraction of the pool), 10%%, or 300 (rows)")
+    g.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    g.add_argument(
+        "--labeled-indices",
+        metavar="FILE",
+        help="pool rows already labeled (JSON list or whitespace-separated integers); the proxy trains on them "
+        "and the strategy picks among the rest. Without it the proxy trains on every row (core-set mode)",
+    )
+    g.add_argument("--batch-size", type=int, default=8192, help="rows per scoring batch (default: 8192)")
+    g = p.add_argument_group("output")
+    g.add_argument("--output-dir", metavar="DIR", help="where the selected dataset is written (must not exist)")
+    g.add_argument("--overwrite", action="store_true", help="replace --output-dir if it exists")
+    _add_common(p)
+    p.set_defaults(func=run_select, required=("dataset", "strategy", "budget", "output_dir"))
+    return parser
+
+
+def _apply_config_file(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """Load ``--config FILE.yaml`` and make its keys the subcommand's defaults (flags on the command line win)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("command", nargs="?")
+    pre.add_argument("--config")
+    known, _ = pre.parse_known_args(argv)
+    if not known.config:
+        return
+    import yaml
+
+    path = Path(known.config)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {err}") from err
+    if not isinstance(values, dict):
+        raise ConfigError(f"config file {path} must be a mapping of flag names to values")
+    sub = _subparser(parser, known.command)
+    dests = {a.dest for a in sub._actions} - {"help", "config"}
+    defaults = {}
+    for key, value in values.items():
+        dest = str(key).lstrip("-").replace("-", "_")
+        if dest not in dests:
+            raise ConfigError(f"unknown key {key!r} in {path}; valid keys: {', '.join(sorted(dests))}")
+        if dest in ("proxy_kwargs", "strategy_kwargs") and isinstance(value, str):
+            value = _json_arg(value)
+        defaults[dest] = value
+    sub.set_defaults(**defaults)
+
+
+def _subparser(parser: argparse.ArgumentParser, name: str | None) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and name in action.choices:
+            return action.choices[name]
+    raise ConfigError("--config needs a command first, e.g. svp-hf select --config FILE.yaml")
+
+
+def _setup_logging(args: argparse.Namespace) -> bool:
+    """Configure logs; returns whether to show progress bars (only on an interactive terminal)."""
+    level = logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="svp-hf: %(message)s", stream=sys.stderr, force=True)
+    for noisy in ("datasets", "fsspec", "urllib3", "filelock", "huggingface_hub"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if args.debug else logging.WARNING)
+    progress = sys.stderr.isatty() and not args.quiet
+    if not progress:  # a failure in a pipe or a CI log then reads as exactly one line
+        import datasets
+
+        datasets.disable_progress_bars()
+    return progress
+
+
+def _read_indices(path: str) -> list[int]:
+    text = Path(path).read_text()
+    try:
+        values = json.loads(text) if text.lstrip().startswith("[") else [int(t) for t in text.split()]
+    except (ValueError, json.JSONDecodeError) as err:
+        raise ConfigError(f"--labeled-indices {path}: expected a JSON list or whitespace-separated integers") from err
+    return values
+
+
+def run_select(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .config import SelectionConfig
+    from .data import load_pool
+    from .selection import select
+
+    config = SelectionConfig(
+        proxy=args.proxy,
+        strategy=args.strategy,
+        budget=args.budget,
+        seed=args.seed,
+        text_column=args.text_column,
+        label_column=args.label_column,
+        proxy_kwargs=args.proxy_kwargs,
+        strategy_kwargs=args.strategy_kwargs,
+        batch_size=args.batch_size,
+        progress=args.progress,
+    )
+    output = Path(args.output_dir)
+    if output.exists() and not args.overwrite:  # fail before any expensive work
+        from .errors import OutputExistsError
+
+        raise OutputExistsError(f"output directory {output} already exists; choose another or pass --overwrite")
+    labeled = np.asarray(_read_indices(args.labeled_indices), dtype=np.int64) if args.labeled_indices else None
+    t0 = time.perf_counter()
+    pool = load_pool(args.dataset, args.split)
+    logger.info(
+        "loaded %s split %s: %d rows (%.1fs)", args.dataset, args.split, pool.num_rows, time.perf_counter() - t0
+    )
+    result = select(pool, config, labeled_indices=labeled)
+    result.source = {**result.source, "dataset": str(args.dataset), "split": args.split}
+    result.command = "svp-hf " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else None
+    result.save_to_disk(output, overwrite=args.overwrite)
+    t = result.timings
+    print(
+        f"Selected {len(result)} of {result.pool_size} rows ({config.strategy_name}"
+        + (f" by a {config.proxy_name} proxy" if result.proxy is not None else "")
+        + f") -> {output}\n"
+        f"Selection took {t['total']:.2f}s (proxy fit {t['proxy_fit']:.2f}s, scoring {t['proxy_score']:.2f}s, "
+        f"strategy {t['strategy']:.3f}s). Open it with datasets.load_from_disk({str(output)!r})"
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = make_parser()
+    debug = "--debug" in argv
+    try:
+        _apply_config_file(parser, argv)
+        args = parser.parse_args(argv)
+        if not getattr(args, "command", None):
+            parser.print_help(sys.stderr)
+            return 2
+        missing = [f"--{name.replace('_', '-')}" for name in args.required if getattr(args, name, None) in (None, "")]
+        if missing:
+            parser.exit(
+                2, f"svp-hf {args.command}: error: missing {', '.join(missing)} (on the command line or in --config)\n"
+            )
+        args.progress = _setup_logging(args)
+        return args.func(args)
+    except SvpError as err:
+        if debug:
+            raise
+        print(f"svp-hf: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("svp-hf: interrupted; no output was written", file=sys.stderr)
+        return 130
+    except Exception as err:  # anything unexpected: still one line, with the type, unless --debug
+        if debug:
+            raise
+        print(f"svp-hf: error: {type(err).__name__}: {err} (rerun with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+if __name__ == "__main__":
+    sys.exit(main())

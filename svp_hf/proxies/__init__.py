@@ -1,0 +1,7 @@
+"""Proxies: cheap models that score a pool. Importing this package registers the built-in ones."""
+
+from .base import PROXIES, Proxy, ProxyOutputs, build_proxy, register_proxy
+from .fasttext import FastTextProxy
+from .sklearn import TfidfProxy
+
+__all__ = ["PROXIES", "FastTextProxy", "Proxy", "ProxyOutputs", "TfidfProxy", "build_proxy", "register_proxy"]

@@ -1,0 +1,182 @@
+"""The proxy interface: a cheap model that is trained on labeled rows and turns a pool into arrays."""
+
+from __future__ import annotations
+
+import json
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..data import TextClassificationTask, ensure_dataset
+from ..errors import ConfigError, NotFittedError, ProxyError
+from ..registry import Registry
+
+PROXY_CONFIG_NAME = "proxy_config.json"
+
+
+@dataclass
+class ProxyOutputs:
+    """What a proxy computed for every pool row; a strategy reads the fields it needs.
+
+    Attributes:
+        num_rows (`int`): how many pool rows the outputs describe.
+        probs (`np.ndarray` of shape `[N, C]`, float32): class probabilities, columns in label-id order.
+        embeddings (`np.ndarray` of shape `[N, D]`, float32): the proxy's representation of each row.
+    """
+
+    num_rows: int
+    probs: np.ndarray | None = None
+    embeddings: np.ndarray | None = None
+
+    def __post_init__(self):
+        for name in ("probs", "embeddings"):
+            value = getattr(self, name)
+            if value is not None and value.shape[0] != self.num_rows:
+                raise ValueError(f"{name} has {value.shape[0]} rows, expected {self.num_rows}")
+
+
+class Proxy(ABC):
+    """Base class of proxies.
+
+    Subclasses set ``defaults`` (every hyperparameter with its default; ``--proxy-kwargs`` may only set these)
+    and implement `_fit`, `_predict_proba`, `_embed`, `_save` and `_load`. The base class validates inputs,
+    keeps the task (columns and label mapping) and handles the saved folder's layout.
+    """
+
+    name: ClassVar[str]
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, seed: int = 0, **hyperparameters: Any):
+        unknown = sorted(set(hyperparameters) - set(self.defaults))
+        if unknown:
+            raise ConfigError(
+                f"unknown {self.name} proxy argument(s) {unknown}; valid: {', '.join(sorted(self.defaults))}"
+            )
+        self.seed = int(seed)
+        self.hyperparameters: dict[str, Any] = {**self.defaults, **hyperparameters}
+        self.task: TextClassificationTask | None = None
+
+    # -- public API -----------------------------------------------------------------------------------------
+    def fit(self, dataset, task: TextClassificationTask | None = None) -> Proxy:
+        """Train on every row of ``dataset`` (which must all be labeled). Returns ``self``.
+
+        ``task`` fixes the columns and the label mapping (pass the pool's, so that classes absent from a
+        small labeled set still get a probability column); by default it is inferred from ``dataset`` with
+        the columns ``text`` and ``label``.
+        """
+        dataset = ensure_dataset(dataset, "training set")
+        if dataset.num_rows == 0:
+            raise ProxyError(f"cannot fit the {self.name} proxy on 0 rows")
+        self.task = task or TextClassificationTask.from_dataset(dataset)
+        labels = self.task.labels_for_training(dataset)
+        self._fit(dataset, labels)
+        return self
+
+    def predict_proba(self, dataset, batch_size: int = 8192, progress: bool = False) -> np.ndarray:
+        """Class probabilities, float32 ``[N, num_labels]``, columns in label-id order, rows summing to 1."""
+        self._check_fitted()
+        dataset = ensure_dataset(dataset, "dataset")
+        if dataset.num_rows == 0:
+            return np.zeros((0, self.task.num_labels), dtype=np.float32)
+        probs = np.asarray(self._predict_proba(dataset, batch_size, progress), dtype=np.float32)
+        if probs.shape != (dataset.num_rows, self.task.num_labels):
+            raise ProxyError(f"{self.name} returned probabilities of shape {probs.shape}")
+        return probs
+
+    def embed(self, dataset, batch_size: int = 8192, progress: bool = False) -> np.ndarray:
+        """The proxy's representation of each row, float32 ``[N, D]``."""
+        self._check_fitted()
+        dataset = ensure_dataset(dataset, "dataset")
+        out = np.asarray(self._embed(dataset, batch_size, progress), dtype=np.float32)
+        if out.ndim != 2 or out.shape[0] != dataset.num_rows:
+            raise ProxyError(f"{self.name} returned embeddings of shape {out.shape}")
+        return out
+
+    def score(
+        self, dataset, *, probs: bool = True, embeddings: bool = False, batch_size: int = 8192, progress: bool = False
+    ) -> ProxyOutputs:
+        """Compute the requested outputs for every row of ``dataset``."""
+        return ProxyOutputs(
+            num_rows=dataset.num_rows,
+            probs=self.predict_proba(dataset, batch_size, progress) if probs else None,
+            embeddings=self.embed(dataset, batch_size, progress) if embeddings else None,
+        )
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the fitted proxy to a folder (created if needed)."""
+        self._check_fitted()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        config = {
+            "proxy": self.name,
+            "seed": self.seed,
+            "hyperparameters": self.hyperparameters,
+            "task": self.task.to_dict(),
+        }
+        (path / PROXY_CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True))
+        self._save(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Proxy:
+        """Load a proxy saved with `save`; called on `Proxy` it picks the right class from the saved config."""
+        path = Path(path)
+        config_file = path / PROXY_CONFIG_NAME
+        if not config_file.exists():
+            raise ProxyError(f"{path} is not a saved proxy (no {PROXY_CONFIG_NAME})")
+        config = json.loads(config_file.read_text())
+        proxy_cls = PROXIES.get(config["proxy"])
+        if cls is not Proxy and not issubclass(proxy_cls, cls):
+            raise ProxyError(f"{path} holds a {config['proxy']!r} proxy, not {cls.__name__}")
+        proxy = proxy_cls(seed=config["seed"], **config["hyperparameters"])
+        proxy.task = TextClassificationTask.from_dict(config["task"])
+        proxy._load(path)
+        return proxy
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters.items())
+        return f"{type(self).__name__}(seed={self.seed}, {args})"
+
+    # -- for subclasses -------------------------------------------------------------------------------------
+    @abstractmethod
+    def _fit(self, dataset, labels: np.ndarray) -> None: ...
+
+    @abstractmethod
+    def _predict_proba(self, dataset, batch_size: int, progress: bool) -> np.ndarray: ...
+
+    @abstractmethod
+    def _embed(self, dataset, batch_size: int, progress: bool) -> np.ndarray: ...
+
+    @abstractmethod
+    def _save(self, path: Path) -> None: ...
+
+    @abstractmethod
+    def _load(self, path: Path) -> None: ...
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.task is not None
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(f"the {self.name} proxy is not fitted; call fit(dataset) or Proxy.load(path) first")
+
+
+PROXIES: Registry[type[Proxy]] = Registry("proxy")
+
+
+def register_proxy(name: str):
+    """Class decorator: make a `Proxy` subclass available by ``name`` (in YAML, the CLI and `SelectionConfig`)."""
+    return PROXIES.register(name)
+
+
+def build_proxy(proxy: str | Proxy, seed: int = 0, **kwargs: Any) -> Proxy:
+    """A proxy instance from a registered name (with hyperparameters) or an instance (returned as is)."""
+    if isinstance(proxy, Proxy):
+        if kwargs:
+            raise ConfigError("proxy_kwargs cannot be combined with a Proxy instance; set them on the instance")
+        return proxy
+    return PROXIES.get(proxy)(seed=seed, **kwargs)

@@ -1,0 +1,283 @@
+"""`select()`: a pool `Dataset` in, the selected rows out as a `Dataset` with provenance."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .config import SelectionConfig
+from .data import TextClassificationTask, check_column, empty_text_mask, ensure_dataset, resolve_budget
+from .errors import ConfigError, EmptyPoolError
+from .io import atomic_directory, write_json_atomic
+from .proxies import Proxy, ProxyOutputs, build_proxy
+from .strategies import build_strategy
+
+logger = logging.getLogger(__name__)
+
+PROVENANCE_COLUMNS = ("svp_pool_index", "svp_score", "svp_rank")
+CONFIG_FILE = "selection_config.json"
+SCORES_FILE = "svp_pool_scores.npy"
+
+
+@dataclass
+class SelectionResult:
+    """The outcome of `select`.
+
+    Attributes:
+        dataset (`datasets.Dataset`): ``pool.select(indices)`` plus ``svp_pool_index`` (row in the pool),
+            ``svp_score`` (the strategy's score) and ``svp_rank`` (0 = picked first).
+        indices (`np.ndarray`): the selected pool rows, most valuable first.
+        scores (`np.ndarray`): float32, the strategy's score of every pool row.
+        higher_is_better (`bool`): the direction in which ``scores`` rank.
+        config (`SelectionConfig`): the settings used.
+        timings (`dict`): seconds spent in ``proxy_fit``, ``proxy_score``, ``strategy`` and ``total``.
+        proxy (`Proxy` or `None`): the fitted proxy (``None`` for strategies that need none, like ``random``).
+        source (`dict`): where the pool came from (the CLI records ``dataset`` and ``split``).
+    """
+
+    dataset: Any
+    indices: np.ndarray
+    scores: np.ndarray
+    higher_is_better: bool
+    config: SelectionConfig
+    timings: dict[str, float]
+    proxy: Proxy | None = None
+    pool_size: int = 0
+    num_labeled: int = 0
+    num_empty_text: int = 0
+    labeled_indices: np.ndarray | None = None
+    class_counts: dict[str, dict[str, int]] | None = None
+    source: dict[str, Any] = field(default_factory=dict)
+    command: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def selection_config(self) -> dict[str, Any]:
+        """Everything needed to reproduce the selection, as written to ``selection_config.json``."""
+        return {
+            "svp_hf_version": __version__,
+            "command": self.command,
+            "source": self.source,
+            "pool_size": self.pool_size,
+            "num_selected": len(self.indices),
+            "num_labeled": self.num_labeled,
+            "num_empty_text_skipped": self.num_empty_text,
+            "config": self.config.to_dict(),
+            "proxy_hyperparameters": self.proxy.hyperparameters if self.proxy is not None else None,
+            "proxy_used": self.proxy is not None,
+            "higher_score_is_better": self.higher_is_better,
+            "labeled_indices": self.labeled_indices.tolist() if self.labeled_indices is not None else None,
+            "class_counts": self.class_counts,
+            "timings_s": self.timings,
+            "versions": package_versions(),
+        }
+
+    def save_to_disk(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
+        """Write the selection to a folder, atomically (a temporary folder renamed into place).
+
+        The folder opens with ``datasets.load_from_disk(path)`` and also holds ``selection_config.json``,
+        ``svp_pool_scores.npy`` (the score of every pool row) and a dataset card (``README.md``).
+        """
+        from .cards import render_dataset_card
+
+        path = Path(path)
+        with atomic_directory(path, overwrite=overwrite) as tmp:
+            self.dataset.save_to_disk(str(tmp))
+            write_json_atomic(tmp / CONFIG_FILE, self.selection_config())
+            np.save(tmp / SCORES_FILE, self.scores)
+            (tmp / "README.md").write_text(render_dataset_card(self))
+        return path
+
+
+def select(
+    pool,
+    config: SelectionConfig | None = None,
+    *,
+    labeled_indices: np.ndarray | list[int] | None = None,
+    **overrides: Any,
+) -> SelectionResult:
+    """Select rows of ``pool`` with a proxy and a strategy.
+
+    Two uses:
+
+    - **from a labeled subset** (active learning): pass ``labeled_indices``; the proxy trains on those rows and
+      the strategy picks among the others.
+    - **core-set / pruning**: no ``labeled_indices``; the proxy trains on every row and the strategy ranks them all.
+
+    Rows whose text is None, empty or whitespace are never selected and never trained on (a warning counts
+    them): an empty document carries nothing to label, and uncertainty strategies would otherwise rank them
+    first, since a proxy is maximally unsure about an empty input.
+
+    Args:
+        pool (`datasets.Dataset`): the rows to choose from.
+        config (`SelectionConfig`, *optional*): the settings; keyword arguments override its fields
+            (``select(pool, budget=0.2)``).
+        labeled_indices (array of `int`, *optional*): pool rows already labeled.
+
+    Example:
+        ```python
+        >>> import svp_hf
+        >>> result = svp_hf.select(pool, svp_hf.SelectionConfig(proxy="fasttext", strategy="entropy", budget=0.1))
+        >>> result.dataset  # the selected rows, with svp_pool_index / svp_score / svp_rank
+        ```
+    """
+    config = _merge(config, overrides)
+    pool = ensure_dataset(pool)
+    num_rows = pool.num_rows
+    if num_rows == 0:
+        raise EmptyPoolError("the pool has no rows")
+    check_column(pool, config.text_column, "text", "--text-column")
+    strategy = build_strategy(config.strategy, **config.strategy_kwargs)
+    t_start = time.perf_counter()
+
+    empty = empty_text_mask(pool, config.text_column)
+    num_empty = int(empty.sum())
+    if num_empty:
+        logger.warning(
+            "%d of %d rows have no text (None, empty or whitespace); they are neither selected nor trained on",
+            num_empty,
+            num_rows,
+        )
+    labeled = _check_labeled(labeled_indices, num_rows)
+    exclude = empty.copy()
+    if labeled is not None:
+        exclude[labeled] = True
+    n = resolve_budget(config.budget, num_rows, available=int((~exclude).sum()))
+
+    needs_proxy = bool(strategy.requires)
+    task = None
+    if needs_proxy or config.label_column in pool.column_names:
+        task = TextClassificationTask.from_dataset(pool, config.text_column, config.label_column)
+    proxy = None
+    timings = {"proxy_fit": 0.0, "proxy_score": 0.0}
+    outputs = ProxyOutputs(num_rows=num_rows)
+    if needs_proxy:
+        proxy = build_proxy(config.proxy, seed=config.seed, **config.proxy_kwargs)
+        train_rows = labeled[~empty[labeled]] if labeled is not None else np.flatnonzero(~empty)
+        if train_rows.size == 0:
+            raise EmptyPoolError(
+                "no labeled rows with text to train the proxy on; start with strategy='random' "
+                "to pick an initial labeled set"
+            )
+        train = pool if train_rows.size == num_rows else pool.select(train_rows)
+        t0 = time.perf_counter()
+        proxy.fit(train, task)
+        timings["proxy_fit"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        outputs = proxy.score(
+            pool,
+            probs="probs" in strategy.requires,
+            embeddings="embeddings" in strategy.requires,
+            batch_size=config.batch_size,
+            progress=config.progress,
+        )
+        timings["proxy_score"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    chosen = strategy.select(outputs, n, exclude=exclude, seed=config.seed)
+    timings["strategy"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - t_start
+
+    indices = chosen.indices
+    dataset = _with_provenance(pool, indices, chosen.scores[indices])
+    return SelectionResult(
+        dataset=dataset,
+        indices=indices,
+        scores=chosen.scores,
+        higher_is_better=chosen.higher_is_better,
+        config=config,
+        timings={k: round(v, 6) for k, v in timings.items()},
+        proxy=proxy,
+        pool_size=num_rows,
+        num_labeled=0 if labeled is None else int(labeled.size),
+        num_empty_text=num_empty,
+        labeled_indices=labeled,
+        class_counts=_class_counts(task, pool, indices),
+        source=_source(pool),
+    )
+
+
+def _merge(config: SelectionConfig | None, overrides: dict[str, Any]) -> SelectionConfig:
+    if config is None:
+        return SelectionConfig(**overrides)
+    if not isinstance(config, SelectionConfig):
+        raise ConfigError(f"config must be a SelectionConfig, got {type(config).__name__}")
+    if not overrides:
+        return config
+    valid = {f.name for f in fields(SelectionConfig)}
+    unknown = sorted(set(overrides) - valid)
+    if unknown:
+        raise ConfigError(f"unknown selection setting(s) {unknown}; valid: {', '.join(sorted(valid))}")
+    values = {f.name: getattr(config, f.name) for f in fields(SelectionConfig)}
+    return SelectionConfig(**{**values, **overrides})
+
+
+def _check_labeled(labeled_indices, num_rows: int) -> np.ndarray | None:
+    if labeled_indices is None:
+        return None
+    labeled = np.asarray(labeled_indices)
+    if labeled.size == 0:
+        return labeled.astype(np.int64)
+    if labeled.ndim != 1 or not np.issubdtype(labeled.dtype, np.integer):
+        raise ConfigError(f"labeled_indices must be a 1-D sequence of integers, got dtype {labeled.dtype}")
+    labeled = labeled.astype(np.int64)
+    bad = labeled[(labeled < 0) | (labeled >= num_rows)]
+    if bad.size:
+        raise ConfigError(f"labeled_indices {bad[:5].tolist()} are outside the pool (0..{num_rows - 1})")
+    unique, counts = np.unique(labeled, return_counts=True)
+    if (counts > 1).any():
+        raise ConfigError(f"labeled_indices repeat rows {unique[counts > 1][:5].tolist()}")
+    return labeled
+
+
+def _with_provenance(pool, indices: np.ndarray, scores: np.ndarray):
+    selected = pool.select(indices)
+    clash = [c for c in PROVENANCE_COLUMNS if c in selected.column_names]
+    if clash:  # re-selecting from an earlier selection: the new provenance replaces the old
+        selected = selected.remove_columns(clash)
+    selected = selected.add_column("svp_pool_index", indices.astype(np.int64))
+    selected = selected.add_column("svp_score", scores.astype(np.float32))
+    return selected.add_column("svp_rank", np.arange(len(indices), dtype=np.int64))
+
+
+def _class_counts(task: TextClassificationTask | None, pool, indices: np.ndarray) -> dict[str, dict[str, int]] | None:
+    if task is None:
+        return None
+    ids = task.encode_labels(pool)
+
+    def count(values: np.ndarray) -> dict[str, int]:
+        counts = np.bincount(values[values >= 0], minlength=task.num_labels)
+        out = {name: int(c) for name, c in zip(task.label_names, counts)}
+        if (values < 0).any():
+            out["(unlabeled)"] = int((values < 0).sum())
+        return out
+
+    return {"pool": count(ids), "selected": count(ids[indices])}
+
+
+def _source(pool) -> dict[str, Any]:
+    info = pool.info
+    source = {"split": str(pool.split) if pool.split is not None else None, "fingerprint": pool._fingerprint}
+    if info.dataset_name:
+        source["builder"] = info.dataset_name
+    return source
+
+
+def package_versions() -> dict[str, str]:
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "svp_hf": __version__}
+    for name in ("datasets", "numpy", "pyarrow", "scikit-learn", "fasttext-numpy2", "transformers", "torch"):
+        with contextlib.suppress(PackageNotFoundError):
+            out[name] = version(name)
+    return out

@@ -1,0 +1,22 @@
+"""Strategies: pick rows from proxy outputs. Importing this package registers the built-in ones."""
+
+from .base import STRATEGIES, ScoreStrategy, Strategy, StrategyResult, argselect, build_strategy, register_strategy
+from .random import RandomStrategy
+from .uncertainty import Entropy, LeastConfidence, Margin, entropy_scores, least_confidence_scores, margin_scores
+
+__all__ = [
+    "STRATEGIES",
+    "Entropy",
+    "LeastConfidence",
+    "Margin",
+    "RandomStrategy",
+    "ScoreStrategy",
+    "Strategy",
+    "StrategyResult",
+    "argselect",
+    "build_strategy",
+    "entropy_scores",
+    "least_confidence_scores",
+    "margin_scores",
+    "register_strategy",
+]

@@ -1,0 +1,57 @@
+"""Offline by construction: no test may reach the Hugging Face Hub. Real data comes from ../shared/data."""
+
+import copy
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("SVP_SHARED_DATA", REPO.parent / "shared" / "data"))
+AG_NEWS = SHARED_DATA / "ag_news"
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"{path} not found (set SVP_SHARED_DATA to the shared data folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def ag_news_path() -> Path:
+    return _require(AG_NEWS)
+
+
+@pytest.fixture(scope="session")
+def _ag_train(ag_news_path):
+    from svp_hf.data import load_pool
+
+    return load_pool(ag_news_path, "train")
+
+
+@pytest.fixture(scope="session")
+def _ag_test(ag_news_path):
+    from svp_hf.data import load_pool
+
+    return load_pool(ag_news_path, "test")
+
+
+@pytest.fixture
+def ag_train(_ag_train):
+    """The real AG News train split (15,183 rows); a fresh copy per test."""
+    return copy.deepcopy(_ag_train)
+
+
+@pytest.fixture
+def ag_small(_ag_train):
+    """The first 1,200 rows of the AG News train split."""
+    return _ag_train.select(range(1200))
+
+
+@pytest.fixture
+def ag_test(_ag_test):
+    return copy.deepcopy(_ag_test)

@@ -1,0 +1,140 @@
+import json
+import subprocess
+import sys
+
+import datasets
+import pytest
+
+from svp_hf.cli import main
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "svp_hf", *map(str, args)], capture_output=True, text=True)
+
+
+def test_select_end_to_end_on_real_ag_news_is_reproducible(ag_news_path, tmp_path):
+    """The issue's 'done when' command, on the full local AG News train split, run twice."""
+    outs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        done = run_cli(
+            "select", "--dataset", ag_news_path, "--split", "train", "--proxy", "fasttext", "--strategy", "entropy",
+            "--budget", "0.1", "--seed", "0", "--output-dir", out,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert str(out) in done.stdout
+        outs.append(datasets.load_from_disk(str(out)))
+    a, b = outs
+    assert a.num_rows == round(0.1 * 15183) == 1518
+    assert len(set(a["svp_pool_index"])) == a.num_rows
+    assert {"svp_score", "svp_rank"} <= set(a.column_names)
+    assert a["svp_pool_index"] == b["svp_pool_index"] and a["svp_score"] == b["svp_score"]
+    config = json.loads((tmp_path / "a" / "selection_config.json").read_text())
+    assert config["source"]["dataset"] == str(ag_news_path) and config["command"].startswith("svp-hf select")
+
+
+@pytest.mark.parametrize(
+    "proxy, strategy",
+    [("tfidf", "entropy"), ("tfidf", "least_confidence"), ("tfidf", "margin"), ("fasttext", "margin"),
+     ("fasttext", "least_confidence"), ("fasttext", "random")],
+)  # fmt: skip
+def test_select_every_proxy_and_strategy_twice(ag_news_path, tmp_path, proxy, strategy):
+    rows = []
+    for name in ("a", "b"):
+        args = ["select", "--dataset", str(ag_news_path), "--split", "train[:3000]", "--proxy", proxy,
+                "--strategy", strategy, "--budget", "0.1", "--output-dir", str(tmp_path / name),
+                "--quiet"]  # fmt: skip
+        assert main(args) == 0
+        rows.append(datasets.load_from_disk(str(tmp_path / name))["svp_pool_index"])
+    assert len(rows[0]) == 300 == len(set(rows[0]))
+    assert rows[0] == rows[1]
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--budget", "0"], "budget 0 must be positive"),
+        (["--budget", "2.0"], "fraction above 1"),
+        (
+            ["--budget", "0.1", "--text-column", "nope"],
+            "text column 'nope' not found; the dataset has columns: text, label",
+        ),
+        (["--budget", "0.1", "--strategy", "entropi"], "unknown strategy 'entropi'"),
+        (["--budget", "0.1", "--proxy-kwargs", "{bad"], "not valid JSON"),
+        (["--budget", "0.1", "--proxy-kwargs", '{"learning_rate": 1}'], "unknown fasttext proxy argument"),
+    ],
+)
+def test_bad_input_exits_non_zero_with_one_line_and_no_output(ag_news_path, tmp_path, extra, message):
+    out = tmp_path / "out"
+    args = ["select", "--dataset", ag_news_path, "--split", "train[:500]", "--strategy", "entropy",
+            "--output-dir", out, *extra]  # fmt: skip
+    done = run_cli(*args)
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert message in lines[0]
+    assert "Traceback" not in done.stderr
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_missing_dataset_path_is_one_line(tmp_path):
+    done = run_cli("select", "--dataset", tmp_path / "missing", "--strategy", "entropy", "--budget", "0.1",
+                   "--output-dir", tmp_path / "out")  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"svp-hf: error: no such file or directory: '{tmp_path / 'missing'}'; pass an existing folder or a Hub id"
+    ]
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_required_flag_and_existing_output(ag_news_path, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["select", "--dataset", str(ag_news_path), "--strategy", "entropy", "--output-dir", str(tmp_path / "o")])
+    assert exc.value.code == 2
+    assert "missing --budget" in capsys.readouterr().err
+    (tmp_path / "exists").mkdir()
+    (tmp_path / "exists" / "keep.txt").write_text("mine")
+    code = main(["select", "--dataset", str(ag_news_path), "--strategy", "random", "--budget", "5",
+                 "--output-dir", str(tmp_path / "exists")])  # fmt: skip
+    assert code == 1 and "already exists" in capsys.readouterr().err
+    assert (tmp_path / "exists" / "keep.txt").read_text() == "mine"
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    done = run_cli("select", "--dataset", tmp_path / "missing", "--strategy", "entropy", "--budget", "0.1",
+                   "--output-dir", tmp_path / "out", "--debug")  # fmt: skip
+    assert done.returncode != 0 and "Traceback" in done.stderr and "DatasetNotFoundError" in done.stderr
+
+
+def test_config_file_sets_defaults_and_flags_win(ag_news_path, tmp_path):
+    cfg = tmp_path / "select.yaml"
+    cfg.write_text(
+        f"dataset: {ag_news_path}\nsplit: train[:1000]\nproxy: tfidf\nstrategy: margin\nbudget: 50\n"
+        "proxy-kwargs:\n  C: 2.0\n"
+    )
+    assert (
+        main(["select", "--config", str(cfg), "--budget", "20", "--output-dir", str(tmp_path / "o"), "--quiet"]) == 0
+    )
+    saved = json.loads((tmp_path / "o" / "selection_config.json").read_text())
+    assert saved["num_selected"] == 20 and saved["config"]["strategy"] == "margin"
+    assert saved["proxy_hyperparameters"]["C"] == 2.0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("budgett: 3\n")
+    done = run_cli("select", "--config", bad, "--output-dir", tmp_path / "x")
+    assert done.returncode == 1 and "unknown key 'budgett'" in done.stderr and "budget" in done.stderr
+
+
+def test_labeled_indices_file(ag_news_path, tmp_path):
+    (tmp_path / "labeled.json").write_text(json.dumps(list(range(0, 1000, 5))))
+    assert main(["select", "--dataset", str(ag_news_path), "--split", "train[:1000]", "--proxy", "tfidf",
+                 "--strategy", "entropy", "--budget", "100", "--labeled-indices", str(tmp_path / "labeled.json"),
+                 "--output-dir", str(tmp_path / "o"), "--quiet"]) == 0  # fmt: skip
+    picked = datasets.load_from_disk(str(tmp_path / "o"))["svp_pool_index"]
+    assert len(picked) == 100 and not any(i % 5 == 0 for i in picked)
+
+
+def test_python_m_and_help():
+    done = run_cli("--help")
+    assert done.returncode == 0 and "select" in done.stdout
+    done = run_cli("select", "--help")
+    assert done.returncode == 0 and "--proxy-kwargs" in done.stdout and "--budget" in done.stdout

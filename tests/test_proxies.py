@@ -1,0 +1,120 @@
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from svp_hf import PROXIES, ConfigError, NotFittedError, Proxy, ProxyError, TextClassificationTask, build_proxy
+from svp_hf.proxies.fasttext import FastTextProxy, _train_in_fresh_process, preprocess
+
+# One row per registered proxy (with small, fast settings): adding a proxy means adding it here.
+CONTRACT = {"fasttext": {"epochs": 5}, "tfidf": {"embed_dim": 16}}
+
+
+def test_contract_table_covers_every_registered_proxy():
+    assert sorted(CONTRACT) == PROXIES.names()
+
+
+@pytest.fixture
+def three_class_train(ag_small):
+    """AG News rows of classes 0-2 only: class 3 (Sci/Tech) is absent from the training set."""
+    labels = np.array(ag_small["label"])
+    return ag_small.select(np.flatnonzero(labels != 3)[:600])
+
+
+@pytest.mark.parametrize("name", sorted(CONTRACT))
+def test_proxy_contract(name, ag_small, three_class_train, tmp_path):
+    task = TextClassificationTask.from_dataset(ag_small)
+    proxy = build_proxy(name, seed=0, **CONTRACT[name])
+    with pytest.raises(NotFittedError):
+        proxy.predict_proba(ag_small)
+    assert proxy.fit(three_class_train, task) is proxy
+
+    pool = ag_small.select(range(500))
+    probs = proxy.predict_proba(pool)
+    assert probs.dtype == np.float32 and probs.shape == (500, 4)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert (probs >= 0).all()
+    assert (probs[:, 3] == 0).all()  # a class never seen in training: a column of zeros, in label-id order
+    accuracy = (probs.argmax(1) == np.array(pool["label"]))[np.array(pool["label"]) != 3].mean()
+    assert accuracy > 0.5  # well above chance (1/3) on the seen classes
+
+    emb = proxy.embed(pool)
+    assert emb.dtype == np.float32 and emb.ndim == 2 and emb.shape[0] == 500
+    assert np.isfinite(emb).all() and emb.std() > 0
+
+    proxy.save(tmp_path / name)
+    loaded = Proxy.load(tmp_path / name)
+    assert type(loaded) is type(proxy) and loaded.task == task
+    np.testing.assert_array_equal(loaded.predict_proba(pool), probs)
+    np.testing.assert_array_equal(loaded.embed(pool), emb)
+
+    again = build_proxy(name, seed=0, **CONTRACT[name]).fit(three_class_train, task)
+    np.testing.assert_array_equal(again.predict_proba(pool), probs)  # deterministic under the seed
+
+    empty = proxy.predict_proba(pool.select([]))
+    assert empty.shape == (0, 4)
+
+
+@pytest.mark.parametrize("name", sorted(CONTRACT))
+def test_unknown_proxy_kwargs_list_the_valid_ones(name):
+    with pytest.raises(ConfigError, match=f"unknown {name} proxy argument.*valid: "):
+        build_proxy(name, learning_rate=0.1)
+
+
+def test_proxy_fit_rejects_unlabeled_rows(ag_small):
+    import datasets
+
+    ds = datasets.Dataset.from_dict({"text": ["a b", "c d", "e f"], "label": ["x", None, "y"]})
+    with pytest.raises(Exception, match="1 of 3 training rows have no label"):
+        build_proxy("tfidf").fit(ds)
+
+
+def test_fasttext_probabilities_are_the_exact_softmax(ag_small):
+    proxy = FastTextProxy(seed=0, epochs=5).fit(ag_small)
+    pool = ag_small.select(range(300))
+    probs = proxy.predict_proba(pool)
+    texts = preprocess(pa.array(pool["text"])).to_pylist()
+    hidden = np.stack([proxy.model.get_sentence_vector(t) for t in texts])
+    logits = hidden @ proxy.model.get_output_matrix().T
+    exact = np.exp(logits - logits.max(1, keepdims=True))
+    exact /= exact.sum(1, keepdims=True)
+    order = [int(label.removeprefix("__label__")) for label in proxy.model.labels]
+    expected = np.zeros_like(probs)
+    expected[:, order] = exact
+    np.testing.assert_allclose(probs, expected, atol=1e-5)
+    np.testing.assert_allclose(proxy.embed(pool), hidden, atol=1e-6)
+
+
+def test_fasttext_preprocessing_matches_the_reference():
+    out = preprocess(pa.array(["Hello, World!\nIt's 3.5%  ok\r\n", "", "Café—naïve"])).to_pylist()
+    assert out == ["hello , world ! it ' s 3 . 5 % ok", "", "café — naïve"]
+
+
+def test_fasttext_retrains_in_a_fresh_process_and_matches(ag_small, tmp_path):
+    proxy = FastTextProxy(seed=0, epochs=5)
+    task = TextClassificationTask.from_dataset(ag_small)
+    proxy.task = task
+    train_file = str(tmp_path / "train.txt")
+    proxy._write_training_file(ag_small, task.labels_for_training(ag_small), train_file)
+    args = proxy._train_args(ag_small.num_rows)
+    fresh = _train_in_fresh_process(train_file, args, str(tmp_path / "model.bin"))
+    proxy.fit(ag_small, task)
+    np.testing.assert_array_equal(fresh.get_output_matrix(), proxy.model.get_output_matrix())
+
+
+def test_fasttext_real_divergence_is_a_clear_error(ag_small):
+    with pytest.raises(ProxyError, match="diverged.*lower the learning rate"):
+        FastTextProxy(lr=1e4, epochs=5).fit(ag_small.select(range(300)))
+
+
+def test_fasttext_epochs_auto_and_validation():
+    proxy = FastTextProxy()
+    assert [proxy.resolve_epochs(n) for n in (300, 15183, 100_000)] == [25, 10, 5]
+    with pytest.raises(ConfigError, match="positive integer or 'auto'"):
+        FastTextProxy(epochs=0)
+
+
+def test_fasttext_proxy_on_full_ag_news_reaches_85_percent(ag_train, ag_test):
+    """A real proxy, not a toy: the paper's fastText on the full local AG News train split."""
+    proxy = FastTextProxy(seed=0).fit(ag_train)
+    accuracy = (proxy.predict_proba(ag_test).argmax(1) == np.array(ag_test["label"])).mean()
+    assert accuracy >= 0.85, accuracy

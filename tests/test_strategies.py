@@ -1,0 +1,116 @@
+import numpy as np
+import pytest
+
+from svp_hf import STRATEGIES, PoolExhaustedError, ProxyOutputs, RegistryError, argselect, build_strategy
+from svp_hf.registry import Registry
+from svp_hf.strategies import entropy_scores, least_confidence_scores, margin_scores
+
+
+def random_outputs(n=200, c=4, seed=0):
+    probs = np.random.default_rng(seed).dirichlet(np.ones(c) * 0.5, size=n).astype(np.float32)
+    return ProxyOutputs(num_rows=n, probs=probs, embeddings=probs @ np.ones((c, 3), np.float32))
+
+
+# One row per registered strategy: adding a strategy means adding it here.
+CONTRACT = {"entropy": {}, "least_confidence": {}, "margin": {}, "random": {}}
+
+
+def test_contract_table_covers_every_registered_strategy():
+    assert sorted(CONTRACT) == STRATEGIES.names()
+
+
+@pytest.mark.parametrize("name", sorted(CONTRACT))
+def test_strategy_contract(name):
+    outputs = random_outputs()
+    exclude = np.zeros(outputs.num_rows, dtype=bool)
+    exclude[::3] = True
+    strategy = build_strategy(name, **CONTRACT[name])
+    result = strategy.select(outputs, 50, exclude=exclude, seed=0)
+    assert result.indices.dtype == np.int64 and result.indices.shape == (50,)
+    assert len(set(result.indices.tolist())) == 50
+    assert result.indices.min() >= 0 and result.indices.max() < outputs.num_rows
+    assert not exclude[result.indices].any()
+    assert result.scores.shape == (outputs.num_rows,) and result.scores.dtype == np.float32
+    # most valuable first: the picked scores are sorted in the strategy's direction
+    picked = result.scores[result.indices]
+    ordered = -picked if result.higher_is_better else picked
+    assert np.all(np.diff(ordered) >= 0)
+    # and nothing left out beats the last pick
+    rest = np.setdiff1d(np.flatnonzero(~exclude), result.indices)
+    if result.higher_is_better:
+        assert result.scores[rest].max() <= picked.min()
+    else:
+        assert result.scores[rest].min() >= picked.max()
+    again = strategy.select(outputs, 50, exclude=exclude, seed=0)
+    np.testing.assert_array_equal(result.indices, again.indices)
+    with pytest.raises(PoolExhaustedError, match="133 candidate rows left"):
+        strategy.select(outputs, 134, exclude=exclude, seed=0)
+    assert strategy.select(outputs, 133, exclude=exclude, seed=0).indices.size == 133
+
+
+def test_entropy_hand_computed_with_exact_zeros():
+    probs = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [1 / 3, 1 / 3, 1 / 3], [0.0, 0.0, 1.0]])
+    scores = entropy_scores(probs)
+    assert not np.isnan(scores).any()
+    np.testing.assert_allclose(scores, [0.0, np.log(2), np.log(3), 0.0], atol=1e-12)
+    # the most confident rows must rank last, not first (the reference's NaN entropy did the opposite)
+    picked = build_strategy("entropy").select(ProxyOutputs(num_rows=4, probs=probs), 2, seed=0).indices
+    assert picked.tolist() == [2, 1]
+
+
+def test_least_confidence_and_margin_hand_computed():
+    probs = np.array([[0.7, 0.2, 0.1], [0.4, 0.4, 0.2], [0.5, 0.3, 0.2], [0.34, 0.33, 0.33]])
+    np.testing.assert_allclose(least_confidence_scores(probs), [0.7, 0.4, 0.5, 0.34])
+    np.testing.assert_allclose(margin_scores(probs), [0.5, 0.0, 0.2, 0.01], atol=1e-12)
+    outputs = ProxyOutputs(num_rows=4, probs=probs)
+    assert build_strategy("least_confidence").select(outputs, 4, seed=0).indices.tolist() == [3, 1, 2, 0]
+    assert build_strategy("margin").select(outputs, 4, seed=0).indices.tolist() == [1, 3, 2, 0]
+
+
+def test_margin_ties_are_broken_at_random_not_by_index():
+    probs = np.tile([[0.5, 0.5]], (100, 1))  # every row ties at margin 0
+    outputs = ProxyOutputs(num_rows=100, probs=probs)
+    picks = [build_strategy("margin").select(outputs, 10, seed=s).indices for s in range(300)]
+    assert picks[0].tolist() != list(range(10))
+    counts = np.bincount(np.concatenate(picks), minlength=100)
+    # 3000 picks over 100 rows: each row expects 30; index order would give 300 to rows 0..9 and 0 elsewhere
+    assert counts.min() > 10 and counts.max() < 60
+
+
+def test_argselect_nan_ranks_last_and_exclude_forms():
+    scores = np.array([0.1, np.nan, 0.9, 0.5])
+    assert argselect(scores, 4, higher_is_better=True, rng=0).tolist() == [2, 3, 0, 1]
+    assert argselect(scores, 4, higher_is_better=False, rng=0).tolist() == [0, 3, 2, 1]
+    assert argselect(scores, 2, higher_is_better=True, exclude=np.array([2]), rng=0).tolist() == [3, 0]
+    mask = np.array([False, False, True, True])
+    assert argselect(scores, 1, higher_is_better=True, exclude=mask, rng=0).tolist() == [0]
+    with pytest.raises(PoolExhaustedError):
+        argselect(scores, 3, higher_is_better=True, exclude=mask, rng=0)
+
+
+def test_random_strategy_needs_no_proxy_outputs():
+    result = build_strategy("random").select(ProxyOutputs(num_rows=1000), 100, seed=3)
+    assert len(set(result.indices.tolist())) == 100
+    other = build_strategy("random").select(ProxyOutputs(num_rows=1000), 100, seed=4)
+    assert set(result.indices.tolist()) != set(other.indices.tolist())
+
+
+def test_registry_validates_names_and_rejects_duplicates():
+    reg = Registry("thing")
+    reg.register("good_name")(type("A", (), {}))
+    with pytest.raises(RegistryError, match="already registered"):
+        reg.register("good_name")
+    for bad in ("Bad", "with-dash", "", "1x"):
+        with pytest.raises(RegistryError, match="snake_case"):
+            reg.register(bad)
+    with pytest.raises(RegistryError, match="Did you mean 'entropy'"):
+        STRATEGIES.get("entropi")
+    with pytest.raises(RegistryError, match="already registered"):
+        STRATEGIES.register("entropy")
+
+
+def test_unknown_strategy_kwargs_are_rejected():
+    from svp_hf import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown entropy strategy argument"):
+        build_strategy("entropy", temperature=2.0)
