@@ -85,8 +85,13 @@ def test_fasttext_probabilities_are_the_exact_softmax(ag_small):
 
 
 def test_fasttext_preprocessing_matches_the_reference():
-    out = preprocess(pa.array(["Hello, World!\nIt's 3.5%  ok\r\n", "", "Café—naïve"])).to_pylist()
-    assert out == ["hello , world ! it ' s 3 . 5 % ok", "", "café — naïve"]
+    out = preprocess(pa.array(["Hello, World!\nIt's 3.5%  ok\r\n", "", "Café—naïve\tx"])).to_pylist()
+    assert [t.split() for t in out] == [
+        ["hello", ",", "world", "!", "it", "'", "s", "3", ".", "5", "%", "ok"],
+        [],
+        ["café", "—", "naïve", "x"],
+    ]
+    assert not any(c in t for t in out for c in "\n\r\t")
 
 
 def test_fasttext_retrains_in_a_fresh_process_and_matches(ag_small, tmp_path):
