@@ -39,7 +39,7 @@ def render_dataset_card(result: SelectionResult) -> str:
     class_rows = [
         (name, before, counts.get("selected", {}).get(name, 0)) for name, before in counts.get("pool", {}).items()
     ]
-    env = Environment(undefined=StrictUndefined, keep_trailing_newline=True, trim_blocks=False)
+    env = Environment(undefined=StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
     template = env.from_string(files("svp_hf").joinpath("templates/dataset_card.md").read_text())
     return template.render(
         metadata=yaml.safe_dump(metadata, sort_keys=False).strip(),

@@ -183,7 +183,7 @@ def select(
         timings["proxy_score"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    chosen = strategy.select(outputs, n, exclude=exclude, seed=config.seed)
+    chosen = strategy.select(outputs, n, exclude=exclude, seed=config.seed, labeled=labeled)
     timings["strategy"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - t_start
 

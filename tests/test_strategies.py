@@ -12,7 +12,7 @@ def random_outputs(n=200, c=4, seed=0):
 
 
 # One row per registered strategy: adding a strategy means adding it here.
-CONTRACT = {"entropy": {}, "least_confidence": {}, "margin": {}, "random": {}}
+CONTRACT = {"entropy": {}, "kcenters": {}, "least_confidence": {}, "margin": {}, "random": {}}
 
 
 def test_contract_table_covers_every_registered_strategy():

@@ -178,8 +178,11 @@ class FastTextProxy(Proxy):
         for texts in self._batches(dataset, batch_size, progress, "scoring"):
             # fastText's batch call; `predict(list)` wraps it with a per-row Python check and "\n" append,
             # which the Arrow preprocessing has already made unnecessary.
-            lines = pc.binary_join_element_wise(texts, "\n", "").to_pylist()
-            labels, probs = self.model.f.multilinePredict(lines, -1, 0.0, "strict")
+            if hasattr(self.model.f, "multilinePredict"):
+                lines = pc.binary_join_element_wise(texts, "\n", "").to_pylist()
+                labels, probs = self.model.f.multilinePredict(lines, -1, 0.0, "strict")
+            else:  # a fastText build without the batch primitive
+                labels, probs = self.model.predict(texts.to_pylist(), k=-1)
             labels = np.asarray(labels)
             probs = np.asarray(probs, dtype=np.float64) - 1e-5  # fastText adds 1e-5 to every probability
             np.clip(probs, 0.0, None, out=probs)

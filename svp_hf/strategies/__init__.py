@@ -1,12 +1,14 @@
 """Strategies: pick rows from proxy outputs. Importing this package registers the built-in ones."""
 
 from .base import STRATEGIES, ScoreStrategy, Strategy, StrategyResult, argselect, build_strategy, register_strategy
+from .kcenters import KCenters, greedy_k_centers
 from .random import RandomStrategy
 from .uncertainty import Entropy, LeastConfidence, Margin, entropy_scores, least_confidence_scores, margin_scores
 
 __all__ = [
     "STRATEGIES",
     "Entropy",
+    "KCenters",
     "LeastConfidence",
     "Margin",
     "RandomStrategy",
@@ -16,6 +18,7 @@ __all__ = [
     "argselect",
     "build_strategy",
     "entropy_scores",
+    "greedy_k_centers",
     "least_confidence_scores",
     "margin_scores",
     "register_strategy",

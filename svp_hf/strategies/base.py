@@ -86,8 +86,16 @@ class Strategy(ABC):
 
     @abstractmethod
     def select(
-        self, outputs: ProxyOutputs, n: int, *, exclude: np.ndarray | None = None, seed: int = 0
-    ) -> StrategyResult: ...
+        self,
+        outputs: ProxyOutputs,
+        n: int,
+        *,
+        exclude: np.ndarray | None = None,
+        seed: int = 0,
+        labeled: np.ndarray | None = None,
+    ) -> StrategyResult:
+        """Pick ``n`` rows. ``exclude`` (mask or indices) are never picked; ``labeled`` (indices, also excluded)
+        are the rows already labeled, for strategies that use them (k-centers starts from them)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.kwargs.items())})"
@@ -105,7 +113,7 @@ class ScoreStrategy(Strategy):
     @abstractmethod
     def score(probs: np.ndarray) -> np.ndarray: ...
 
-    def select(self, outputs, n, *, exclude=None, seed=0):
+    def select(self, outputs, n, *, exclude=None, seed=0, labeled=None):
         if outputs.probs is None:
             raise ConfigError(f"strategy {self.name!r} needs class probabilities from the proxy")
         scores = self.score(np.asarray(outputs.probs, dtype=np.float32)).astype(np.float32)

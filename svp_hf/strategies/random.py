@@ -13,7 +13,7 @@ class RandomStrategy(Strategy):
 
     requires = frozenset()
 
-    def select(self, outputs, n, *, exclude=None, seed=0):
+    def select(self, outputs, n, *, exclude=None, seed=0, labeled=None):
         scores = np.random.default_rng(seed).random(outputs.num_rows).astype(np.float32)
         indices = argselect(scores, n, higher_is_better=True, exclude=exclude, rng=seed + 1)
         return StrategyResult(indices, scores, True)
