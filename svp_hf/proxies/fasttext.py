@@ -158,13 +158,27 @@ class FastTextProxy(Proxy):
 
     # -- scoring --------------------------------------------------------------------------------------------
     def _batches(self, dataset, batch_size: int, progress: bool, what: str):
+        """Preprocessed Arrow text batches. The next batch is read and preprocessed in a helper thread while
+        fastText works on the current one: Arrow compute runs without the GIL, so this hides the
+        preprocessing behind fastText's single-threaded predict."""
+        from concurrent.futures import ThreadPoolExecutor
+
         from tqdm.auto import tqdm
 
         h = self.hyperparameters
+        batches = self.task.iter_texts(dataset, batch_size)
+
+        def next_batch():
+            batch = next(batches, None)
+            return None if batch is None else preprocess(batch, h["lowercase"], h["space_punctuation"])
+
         bar = tqdm(total=dataset.num_rows, desc=f"fasttext {what}", unit="rows", disable=not progress, leave=False)
-        for batch in self.task.iter_texts(dataset, batch_size):
-            yield preprocess(batch, h["lowercase"], h["space_punctuation"])
-            bar.update(len(batch))
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(next_batch)
+            while (texts := pending.result()) is not None:
+                pending = pool.submit(next_batch)
+                yield texts
+                bar.update(len(texts))
         bar.close()
 
     def _predict_proba(self, dataset, batch_size: int, progress: bool) -> np.ndarray:

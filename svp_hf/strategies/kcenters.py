@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import ConfigError, PoolExhaustedError
 from .base import Strategy, StrategyResult, register_strategy
 
-CHUNK_ELEMENTS = 1 << 24  # 64 MiB of float32 per distance block
+CHUNK_ELEMENTS = 1 << 22  # 16 MiB of float32 per distance block
 
 
 def _device(device: str | None):
@@ -77,7 +77,7 @@ def greedy_k_centers(
         step = max(1, chunk_elements // max(num_rows, 1))
         for start in range(0, cpos.numel(), step):
             c = xt[cpos[start : start + step]]
-            d = sq[:, None] + (c * c).sum(dim=1)[None, :] - 2.0 * (xt @ c.T)
+            d = (xt @ c.T).mul_(-2.0).add_(sq[:, None]).add_((c * c).sum(dim=1)[None, :])  # in place: one block
             torch.minimum(min_d, d.min(dim=1).values.clamp_(min=0.0), out=min_d)
         min_d[cpos] = 0.0  # exact, where the expansion above leaves float32 round-off
     taken = torch.as_tensor(blocked[perm], device=dev)  # rows that can no longer be picked
@@ -94,7 +94,7 @@ def greedy_k_centers(
             dist = float(min_d[pos].sqrt())
         picked[i], picked_d[i] = pos, dist
         taken[pos] = True
-        d = (sq + sq[pos] - 2.0 * (xt @ xt[pos])).clamp_(min=0.0)
+        d = (xt @ xt[pos]).mul_(-2.0).add_(sq).add_(sq[pos]).clamp_(min=0.0)
         torch.minimum(min_d, d, out=min_d)
     scores_perm = min_d.sqrt().cpu().numpy()
     rows = perm[picked]
