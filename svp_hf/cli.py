@@ -56,11 +56,7 @@ def make_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("select", help="select rows of a pool with a proxy and a strategy")
-    g = p.add_argument_group("data")
-    g.add_argument("--dataset", metavar="PATH_OR_HUB_ID", help="Hub id, folder of parquet/csv/jsonl, or save_to_disk")
-    g.add_argument("--split", default="train", help="split, with slicing: train, train[:2000] (default: train)")
-    g.add_argument("--text-column", default="text", metavar="NAME", help="column with the text (default: text)")
-    g.add_argument("--label-column", default="label", metavar="NAME", help="column with the labels (default: label)")
+    _add_data_args(p)
     g = p.add_argument_group("selection")
     g.add_argument("--proxy", default="fasttext", metavar="NAME", help="proxy name (default: fasttext)")
     g.add_argument("--strategy", metavar="NAME", help="strategy name: entropy, least_confidence, margin, random")
@@ -78,7 +74,42 @@ def make_parser() -> argparse.ArgumentParser:
     g.add_argument("--overwrite", action="store_true", help="replace --output-dir if it exists")
     _add_common(p)
     p.set_defaults(func=run_select, required=("dataset", "strategy", "budget", "output_dir"))
+
+    p = sub.add_parser("active-learn", help="active learning via proxy, in resumable rounds")
+    _add_data_args(p)
+    g = p.add_argument_group("active learning")
+    g.add_argument("--proxy", default="fasttext", metavar="NAME", help="proxy name (default: fasttext)")
+    g.add_argument("--strategy", metavar="NAME", help="entropy, least_confidence, margin, kcenters, random")
+    g.add_argument("--initial", default="0.02", metavar="FRACTION_OR_COUNT", help="random initial set (default 0.02)")
+    g.add_argument(
+        "--budgets", default="0.1,0.2,0.3,0.4,0.5", help="labeled-set sizes to grow to (default: the paper's)"
+    )
+    g.add_argument("--batch-size", metavar="FRACTION_OR_COUNT", help="most rows per query (default: one per budget)")
+    g.add_argument("--stratified", action="store_true", help="stratified random initial set")
+    g.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    g.add_argument("--eval-split", metavar="SPLIT", help="report the proxy's accuracy on this split every round")
+    g.add_argument(
+        "--oracle",
+        choices=("simulate", "human"),
+        default="simulate",
+        help="simulate: labels from --label-column; human: write queries to DIR/pending and stop",
+    )
+    g.add_argument("--labels", metavar="FILE", help="the filled label file of the pending round (human oracle)")
+    g.add_argument("--label-names", metavar="A,B,...", help="the classes, when the pool has no label column")
+    g.add_argument("--max-rounds", type=int, help="stop after this many rounds (rerun to continue)")
+    g = p.add_argument_group("output")
+    g.add_argument("--output-dir", metavar="DIR", help="state folder; rerunning on it resumes")
+    _add_common(p)
+    p.set_defaults(func=run_active_learn, required=("dataset", "strategy", "output_dir"))
     return parser
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", metavar="PATH_OR_HUB_ID", help="Hub id, folder of parquet/csv/jsonl, or save_to_disk")
+    g.add_argument("--split", default="train", help="split, with slicing: train, train[:2000] (default: train)")
+    g.add_argument("--text-column", default="text", metavar="NAME", help="column with the text (default: text)")
+    g.add_argument("--label-column", default="label", metavar="NAME", help="column with the labels (default: label)")
 
 
 def _apply_config_file(parser: argparse.ArgumentParser, argv: list[str]) -> None:
@@ -184,6 +215,62 @@ def run_select(args: argparse.Namespace) -> int:
         + f") -> {output}\n"
         f"Selection took {t['total']:.2f}s (proxy fit {t['proxy_fit']:.2f}s, scoring {t['proxy_score']:.2f}s, "
         f"strategy {t['strategy']:.3f}s). Open it with datasets.load_from_disk({str(output)!r})"
+    )
+    return 0
+
+
+def run_active_learn(args: argparse.Namespace) -> int:
+    from .active import ActiveLearner, ActiveLearningConfig
+    from .data import load_pool
+
+    config = ActiveLearningConfig(
+        proxy=args.proxy,
+        strategy=args.strategy,
+        initial=args.initial,
+        budgets=[b for b in str(args.budgets).split(",") if b.strip()],
+        batch_size=args.batch_size,
+        seed=args.seed,
+        text_column=args.text_column,
+        label_column=args.label_column,
+        proxy_kwargs=args.proxy_kwargs,
+        strategy_kwargs=args.strategy_kwargs,
+        stratified=args.stratified,
+        label_names=[n.strip() for n in args.label_names.split(",")] if args.label_names else None,
+    )
+    pool = load_pool(args.dataset, args.split)
+    eval_dataset = load_pool(args.dataset, args.eval_split) if args.eval_split else None
+    learner = ActiveLearner(
+        pool,
+        args.output_dir,
+        config,
+        oracle=args.oracle,
+        eval_dataset=eval_dataset,
+        source={"dataset": str(args.dataset), "split": args.split},
+    )
+    if args.labels:
+        state = learner.import_labels(args.labels)
+        print(f"Imported labels for round {state.completed_rounds - 1}: {len(state.indices)} rows labeled")
+    state = learner.run(max_rounds=args.max_rounds)
+    out = Path(args.output_dir)
+    pending = learner._pending()
+    if pending is not None:
+        print(
+            f"Round {pending['round']} needs labels: fill the label column of {out / pending['files'][1]} "
+            f"(or {out / pending['files'][0]}), then rerun this command with --labels FILE"
+        )
+        return 0
+    total = len(learner.plan)
+    status = "finished" if state.completed_rounds >= total else f"stopped after round {state.completed_rounds - 1}"
+    last = state.records[-1] if state.records else {}
+    fit = sum(r["timings_s"].get("proxy_fit", 0) for r in state.records)
+    score = sum(r["timings_s"].get("proxy_score", 0) for r in state.records)
+    rank = sum(r["timings_s"].get("strategy", 0) for r in state.records)
+    accuracy = f", proxy accuracy {last['proxy_eval_accuracy']:.4f}" if "proxy_eval_accuracy" in last else ""
+    print(
+        f"Active learning {status}: {state.completed_rounds}/{total} rounds, {len(state.indices)} of "
+        f"{pool.num_rows} rows labeled{accuracy} -> {out / 'labeled'}\n"
+        f"Selection time {fit + score + rank:.2f}s (proxy fit {fit:.2f}s, scoring {score:.2f}s, ranking {rank:.3f}s); "
+        f"per-round records in {out / 'rounds.jsonl'}"
     )
     return 0
 

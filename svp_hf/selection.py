@@ -103,6 +103,8 @@ def select(
     config: SelectionConfig | None = None,
     *,
     labeled_indices: np.ndarray | list[int] | None = None,
+    labels: np.ndarray | list[int] | None = None,
+    task: TextClassificationTask | None = None,
     **overrides: Any,
 ) -> SelectionResult:
     """Select rows of ``pool`` with a proxy and a strategy.
@@ -122,6 +124,9 @@ def select(
         config (`SelectionConfig`, *optional*): the settings; keyword arguments override its fields
             (``select(pool, budget=0.2)``).
         labeled_indices (array of `int`, *optional*): pool rows already labeled.
+        labels (array of `int`, *optional*): label ids of ``labeled_indices`` (in the same order), when they come from
+            an oracle rather than the pool's label column (which may then be missing or empty).
+        task (`TextClassificationTask`, *optional*): the class names and columns; by default read from the pool.
 
     Example:
         ```python
@@ -154,9 +159,14 @@ def select(
     n = resolve_budget(config.budget, num_rows, available=int((~exclude).sum()))
 
     needs_proxy = bool(strategy.requires)
-    task = None
-    if needs_proxy or config.label_column in pool.column_names:
+    if labels is not None:
+        labels = np.asarray(labels, dtype=np.int64)
+        if labeled is None or labels.shape != labeled.shape:
+            raise ConfigError("labels must come with labeled_indices, one label id per labeled row")
+    if task is None and (needs_proxy and labels is None or config.label_column in pool.column_names):
         task = TextClassificationTask.from_dataset(pool, config.text_column, config.label_column)
+    if labels is not None and task is None:
+        raise ConfigError("labels given without a task: pass task=TextClassificationTask(label_names=...)")
     proxy = None
     timings = {"proxy_fit": 0.0, "proxy_score": 0.0}
     outputs = ProxyOutputs(num_rows=num_rows)
@@ -169,8 +179,11 @@ def select(
                 "to pick an initial labeled set"
             )
         train = pool if train_rows.size == num_rows else pool.select(train_rows)
+        train_task = task
+        if labels is not None:  # train on the oracle's labels, whatever the pool's label column holds
+            train, train_task = _with_oracle_labels(train, labels[~empty[labeled]], task)
         t0 = time.perf_counter()
-        proxy.fit(train, task)
+        proxy.fit(train, train_task)
         timings["proxy_fit"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         outputs = proxy.score(
@@ -201,7 +214,7 @@ def select(
         num_labeled=0 if labeled is None else int(labeled.size),
         num_empty_text=num_empty,
         labeled_indices=labeled,
-        class_counts=_class_counts(task, pool, indices),
+        class_counts=_class_counts(task, pool, indices) if config.label_column in pool.column_names else None,
         source=_source(pool),
     )
 
@@ -219,6 +232,25 @@ def _merge(config: SelectionConfig | None, overrides: dict[str, Any]) -> Selecti
         raise ConfigError(f"unknown selection setting(s) {unknown}; valid: {', '.join(sorted(valid))}")
     values = {f.name: getattr(config, f.name) for f in fields(SelectionConfig)}
     return SelectionConfig(**{**values, **overrides})
+
+
+ORACLE_LABEL_COLUMN = "svp_oracle_label"
+
+
+def _with_oracle_labels(train, label_ids: np.ndarray, task: TextClassificationTask):
+    """The training rows' text with the oracle's labels as a ClassLabel column, and the matching task."""
+    import datasets
+
+    bad = label_ids[(label_ids < 0) | (label_ids >= task.num_labels)]
+    if bad.size:
+        raise ConfigError(f"label ids {bad[:5].tolist()} are outside 0..{task.num_labels - 1}")
+    train = train.select_columns([task.text_column])
+    feature = datasets.ClassLabel(names=list(task.label_names))
+    train = train.add_column(ORACLE_LABEL_COLUMN, label_ids.tolist(), feature=feature)
+    oracle_task = TextClassificationTask(
+        label_names=task.label_names, text_column=task.text_column, label_column=ORACLE_LABEL_COLUMN
+    )
+    return train, oracle_task
 
 
 def _check_labeled(labeled_indices, num_rows: int) -> np.ndarray | None:

@@ -1,0 +1,503 @@
+"""Active learning via proxy: rounds of (fit the proxy on the labeled rows, score the rest, query a batch, get its
+labels), with the whole state on disk after every round so that a run can be stopped at any moment and resumed.
+
+Output folder layout (DIR):
+
+- ``state.json``: the commit point: the config, the completed rounds (sizes, timings, metrics) and which state file
+  holds the labeled rows. Replaced atomically as the last write of a round, so a run killed at any moment resumes
+  from the last completed round, with nothing lost and no row labeled twice.
+- ``state/round_NNNN.npz``: labeled pool indices, their label ids and the round each was labeled in.
+- ``scores/round_NNNN.npy``: the strategy's score of every pool row in that round.
+- ``labeled/``: the labeled rows (``datasets.load_from_disk``) with ``svp_pool_index`` and ``svp_round``; derived
+  from the state, rebuilt on resume if a run stopped before writing it.
+- ``rounds.jsonl``: one line per completed round; also derived from ``state.json``.
+- ``pending/round_NNNN.{jsonl,csv}``: with the human oracle, the batch waiting for labels.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .config import SelectionConfig
+from .data import TextClassificationTask, check_budget, check_column, ensure_dataset, resolve_budget
+from .errors import BudgetError, ConfigError, LabelError, OutputExistsError
+from .io import atomic_directory, write_json_atomic
+from .proxies import Proxy
+from .selection import select
+from .strategies import Strategy
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = "state.json"
+ROUNDS_FILE = "rounds.jsonl"
+STATE_VERSION = 1
+
+
+@dataclass
+class ActiveLearningConfig:
+    """Settings of an active-learning run.
+
+    Args:
+        proxy, strategy, proxy_kwargs, strategy_kwargs, text_column, label_column, seed: as in `SelectionConfig`.
+        initial (`float` or `int`, defaults to `0.02`): the random initial labeled set, a fraction of the pool or a
+            count (the paper: 2%).
+        budgets (list of `float` or `int`, defaults to the paper's ``[0.1, 0.2, 0.3, 0.4, 0.5]``): the labeled-set
+            sizes to grow to, increasing.
+        batch_size (`float` or `int`, *optional*): the most rows one query may add. A budget step is reached in
+            several queries of at most this many rows, the proxy retrained before each. ``None``: one query per
+            budget step, as in the paper.
+        stratified (`bool`, defaults to `False`): draw the initial set with the pool's class proportions (needs the
+            label column; simulation only).
+        label_names (list of `str`, *optional*): the classes, when the pool has no label column (human labeling).
+    """
+
+    proxy: str | Proxy = "fasttext"
+    strategy: str | Strategy = "least_confidence"
+    initial: float | int | str = 0.02
+    budgets: list[float | int] = field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5])
+    batch_size: float | int | None = None
+    seed: int = 0
+    text_column: str = "text"
+    label_column: str = "label"
+    proxy_kwargs: dict[str, Any] = field(default_factory=dict)
+    strategy_kwargs: dict[str, Any] = field(default_factory=dict)
+    stratified: bool = False
+    label_names: list[str] | None = None
+
+    def __post_init__(self):
+        self.initial = check_budget(self.initial)
+        if isinstance(self.budgets, (str, int, float)):
+            self.budgets = [b for b in str(self.budgets).split(",") if b.strip()]
+        if not self.budgets:
+            raise ConfigError("budgets must name at least one labeled-set size, e.g. [0.1, 0.2]")
+        self.budgets = [check_budget(b) for b in self.budgets]
+        if self.batch_size is not None:
+            self.batch_size = check_budget(self.batch_size)
+        # validates proxy / strategy names and kwargs types the same way select() does
+        self.selection_config(budget=1)
+
+    def selection_config(self, **overrides: Any) -> SelectionConfig:
+        return SelectionConfig(
+            **{
+                "proxy": self.proxy,
+                "strategy": self.strategy,
+                "seed": self.seed,
+                "text_column": self.text_column,
+                "label_column": self.label_column,
+                "proxy_kwargs": self.proxy_kwargs,
+                "strategy_kwargs": self.strategy_kwargs,
+                **overrides,
+            }
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["proxy"] = self.proxy if isinstance(self.proxy, str) else self.proxy.name
+        out["strategy"] = self.strategy if isinstance(self.strategy, str) else self.strategy.name
+        return out
+
+
+def plan_rounds(config: ActiveLearningConfig, pool_size: int) -> list[tuple[int, int]]:
+    """``(target labeled size, query size)`` for every round; round 0 is the random initial set."""
+    n0 = resolve_budget(config.initial, pool_size)
+    targets = [resolve_budget(b, pool_size) for b in config.budgets]
+    previous = n0
+    for t in targets:
+        if t <= previous:
+            raise BudgetError(
+                f"budgets must grow: {t} rows is not more than the {previous} rows labeled before it "
+                f"(initial {n0}, budgets {targets})"
+            )
+        previous = t
+    step = resolve_budget(config.batch_size, pool_size) if config.batch_size is not None else None
+    plan = [(n0, n0)]
+    size = n0
+    for target in targets:
+        while size < target:
+            batch = target - size if step is None else min(step, target - size)
+            size += batch
+            plan.append((target, batch))
+    return plan
+
+
+def round_seed(seed: int, round_index: int) -> int:
+    """A per-round seed that depends only on the run's seed and the round (never on process history)."""
+    return int(np.random.SeedSequence([seed, round_index]).generate_state(1)[0] % (2**31))
+
+
+@dataclass
+class ActiveLearningState:
+    """The labeled rows after the last completed round."""
+
+    indices: np.ndarray  # pool rows, in the order they were labeled
+    labels: np.ndarray  # label ids
+    rounds: np.ndarray  # the round each row was labeled in
+    records: list[dict[str, Any]]
+
+    @classmethod
+    def empty(cls) -> ActiveLearningState:
+        return cls(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int32), [])
+
+    @property
+    def completed_rounds(self) -> int:
+        return len(self.records)
+
+
+class ActiveLearner:
+    """Runs (or resumes) an active-learning loop whose state lives in ``output_dir``.
+
+    Example:
+        ```python
+        >>> learner = ActiveLearner(pool, "out/al", ActiveLearningConfig(proxy="fasttext", strategy="margin"))
+        >>> state = learner.run()                      # simulation: labels come from the label column
+        >>> datasets.load_from_disk("out/al/labeled")
+        ```
+
+    With ``oracle="human"`` each query is written to ``pending/`` and `run` returns; call `import_labels` with the
+    filled file (or rerun the CLI with ``--labels FILE``) to continue.
+    """
+
+    def __init__(
+        self,
+        pool,
+        output_dir: str | os.PathLike,
+        config: ActiveLearningConfig,
+        *,
+        oracle: str = "simulate",
+        eval_dataset=None,
+        source: dict[str, Any] | None = None,
+    ):
+        self.pool = ensure_dataset(pool)
+        self.dir = Path(output_dir)
+        self.config = config
+        if oracle not in ("simulate", "human"):
+            raise ConfigError(f"oracle must be 'simulate' or 'human', got {oracle!r}")
+        self.oracle = oracle
+        self.eval_dataset = eval_dataset
+        self.source = source or {}
+        check_column(self.pool, config.text_column, "text", "--text-column")
+        self.task = self._task()
+        self.plan = plan_rounds(config, self.pool.num_rows)
+
+    # -- setup ----------------------------------------------------------------------------------------------
+    def _task(self) -> TextClassificationTask:
+        c = self.config
+        if c.label_column in self.pool.column_names:
+            task = TextClassificationTask.from_dataset(self.pool, c.text_column, c.label_column)
+            if c.label_names and list(c.label_names) != list(task.label_names):
+                raise ConfigError(
+                    f"label_names {c.label_names} differ from the pool's classes {list(task.label_names)}"
+                )
+            return task
+        if self.oracle == "simulate":
+            raise ConfigError(
+                f"simulated labeling reads labels from column {c.label_column!r}, which the pool lacks; "
+                "pass --label-column, or use the human oracle with --label-names"
+            )
+        if not c.label_names or len(c.label_names) < 2:
+            raise ConfigError("the pool has no label column: give the classes with label_names (--label-names a,b)")
+        names = tuple(str(n) for n in c.label_names)
+        return TextClassificationTask(names, c.text_column, c.label_column, "str", names)
+
+    def load_state(self) -> ActiveLearningState:
+        """The state on disk (checked against this run's config), or an empty one for a new run."""
+        state_file = self.dir / STATE_FILE
+        if not state_file.exists():
+            if self.dir.exists() and any(self.dir.iterdir()):
+                raise OutputExistsError(
+                    f"{self.dir} exists and is not an active-learning folder (no {STATE_FILE}); choose another"
+                )
+            return ActiveLearningState.empty()
+        saved = json.loads(state_file.read_text())
+        self._check_resume(saved)
+        if not saved["records"]:
+            return ActiveLearningState.empty()
+        with np.load(self.dir / saved["state_file"]) as arrays:
+            return ActiveLearningState(arrays["indices"], arrays["labels"], arrays["rounds"], saved["records"])
+
+    def _check_resume(self, saved: dict[str, Any]) -> None:
+        old, new = saved["config"], json.loads(json.dumps(self.config.to_dict()))
+        differ = sorted(k for k in set(old) | set(new) if k != "budgets" and old.get(k) != new.get(k))
+        if old["budgets"] != new["budgets"][: len(old["budgets"])]:
+            differ.append("budgets (only extending the schedule is allowed)")
+        if differ:
+            detail = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" if k in old else k for k in differ)
+            raise ConfigError(f"{self.dir} holds a run with other settings ({detail}); use a new --output-dir")
+        if saved["pool_size"] != self.pool.num_rows:
+            raise ConfigError(
+                f"{self.dir} was made from a pool of {saved['pool_size']} rows, this pool has {self.pool.num_rows}"
+            )
+
+    # -- the loop -------------------------------------------------------------------------------------------
+    def run(self, max_rounds: int | None = None) -> ActiveLearningState:
+        """Run rounds until the schedule ends (or ``max_rounds`` more rounds, or a human oracle must answer)."""
+        state = self.load_state()
+        self._write_derived(state)
+        pending = self._pending()
+        if pending is not None:
+            raise LabelError(
+                f"round {pending['round']} is waiting for labels: fill {self.dir / pending['files'][1]} and run again "
+                "with --labels FILE (import_labels in Python)"
+            )
+        done = 0
+        while state.completed_rounds < len(self.plan) and (max_rounds is None or done < max_rounds):
+            query = self._query(state)
+            if self.oracle == "human":
+                self._export(query)
+                logger.info(
+                    "round %d: %d rows to label in %s; fill the label column and rerun with --labels FILE",
+                    query["round"], len(query["indices"]), self.dir / "pending",
+                )  # fmt: skip
+                return state
+            labels = self.task.encode_labels(self.pool.select(query["indices"]))
+            missing = int((labels < 0).sum())
+            if missing:
+                raise LabelError(f"{missing} queried rows have no label in column {self.config.label_column!r}")
+            state = self._commit(state, query, labels)
+            done += 1
+        return state
+
+    def _query(self, state: ActiveLearningState) -> dict[str, Any]:
+        r = state.completed_rounds
+        target, batch = self.plan[r]
+        seed = round_seed(self.config.seed, r)
+        t0 = time.perf_counter()
+        if r == 0:
+            result = None
+            if self.config.stratified:
+                indices = self._stratified_initial(batch, seed)
+            else:
+                indices = select(
+                    self.pool, self.config.selection_config(strategy="random", budget=batch, seed=seed)
+                ).indices
+            scores = np.full(self.pool.num_rows, np.nan, dtype=np.float32)
+            timings = {"proxy_fit": 0.0, "proxy_score": 0.0, "strategy": time.perf_counter() - t0}
+        else:
+            result = select(
+                self.pool,
+                self.config.selection_config(budget=batch, seed=seed),
+                labeled_indices=state.indices,
+                labels=state.labels,
+                task=self.task,
+            )
+            indices, scores, timings = result.indices, result.scores, dict(result.timings)
+        record = {
+            "round": r,
+            "target": target,
+            "queried": int(len(indices)),
+            "labeled_before": int(len(state.indices)),
+            "labeled_after": int(len(state.indices) + len(indices)),
+            "strategy": "random" if r == 0 else (self.config.to_dict()["strategy"]),
+            "seed": seed,
+            "timings_s": {k: round(float(v), 6) for k, v in timings.items() if k != "total"},
+        }
+        if result is not None and self.eval_dataset is not None:
+            record["proxy_eval_accuracy"] = self._evaluate(result.proxy)
+        return {"round": r, "indices": np.asarray(indices, dtype=np.int64), "scores": scores, "record": record}
+
+    def _stratified_initial(self, n: int, seed: int) -> np.ndarray:
+        ids = self.task.encode_labels(self.pool)
+        if (ids < 0).any():
+            raise LabelError("a stratified initial set needs every pool row labeled")
+        rng = np.random.default_rng(seed)
+        counts = np.bincount(ids, minlength=self.task.num_labels)
+        quota = np.floor(counts / counts.sum() * n).astype(int)
+        leftover = np.argsort(-(counts / counts.sum() * n - quota), kind="stable")[: n - quota.sum()]
+        quota[leftover] += 1
+        picks = [rng.choice(np.flatnonzero(ids == c), size=q, replace=False) for c, q in enumerate(quota) if q]
+        return rng.permutation(np.concatenate(picks)).astype(np.int64)
+
+    def _evaluate(self, proxy: Proxy) -> float:
+        ids = self.task.encode_labels(self.eval_dataset)
+        keep = ids >= 0
+        probs = proxy.predict_proba(self.eval_dataset)
+        return round(float((probs.argmax(1)[keep] == ids[keep]).mean()), 6)
+
+    # -- state on disk --------------------------------------------------------------------------------------
+    def _commit(self, state: ActiveLearningState, query: dict[str, Any], labels: np.ndarray) -> ActiveLearningState:
+        r = query["round"]
+        new = ActiveLearningState(
+            indices=np.concatenate([state.indices, query["indices"]]),
+            labels=np.concatenate([state.labels, labels.astype(np.int64)]),
+            rounds=np.concatenate([state.rounds, np.full(len(query["indices"]), r, np.int32)]),
+            records=[*state.records, {**query["record"], "class_counts": self._class_counts(state, labels)}],
+        )
+        self.dir.mkdir(parents=True, exist_ok=True)
+        name = f"round_{r:04d}"
+        _save_npz_atomic(self.dir / "state" / f"{name}.npz", indices=new.indices, labels=new.labels, rounds=new.rounds)
+        _save_npy_atomic(self.dir / "scores" / f"{name}.npy", query["scores"])
+        write_json_atomic(
+            self.dir / STATE_FILE,
+            {
+                "version": STATE_VERSION,
+                "svp_hf_version": __version__,
+                "config": self.config.to_dict(),
+                "source": self.source,
+                "pool_size": self.pool.num_rows,
+                "label_names": list(self.task.label_names),
+                "state_file": f"state/{name}.npz",
+                "records": new.records,
+                "pending": None,
+            },
+        )  # the commit point: everything below is derived from it
+        self._write_derived(new)
+        for stale in (self.dir / "pending").glob(f"{name}.*"):
+            stale.unlink()
+        return new
+
+    def _class_counts(self, state: ActiveLearningState, labels: np.ndarray) -> dict[str, int]:
+        all_labels = np.concatenate([state.labels, labels])
+        counts = np.bincount(all_labels, minlength=self.task.num_labels)
+        return {name: int(c) for name, c in zip(self.task.label_names, counts)}
+
+    def _write_derived(self, state: ActiveLearningState) -> None:
+        if not state.records:
+            return
+        lines = "".join(json.dumps(r) + "\n" for r in state.records)
+        rounds_file = self.dir / ROUNDS_FILE
+        if not rounds_file.exists() or rounds_file.read_text() != lines:
+            tmp = rounds_file.with_name(f".{ROUNDS_FILE}.tmp")
+            tmp.write_text(lines)
+            os.replace(tmp, rounds_file)
+        labeled_dir = self.dir / "labeled"
+        info = labeled_dir / "svp_state.json"
+        if info.exists() and json.loads(info.read_text()).get("rounds") == state.completed_rounds:
+            return
+        with atomic_directory(labeled_dir, overwrite=True) as tmp:
+            self.labeled_dataset(state).save_to_disk(str(tmp))
+            (tmp / "svp_state.json").write_text(json.dumps({"rounds": state.completed_rounds}))
+
+    def labeled_dataset(self, state: ActiveLearningState):
+        """The labeled rows with their (oracle) labels, ``svp_pool_index`` and ``svp_round``."""
+        import datasets
+
+        ds = self.pool.select(state.indices)
+        c = self.config
+        if c.label_column in ds.column_names:
+            ds = ds.remove_columns(c.label_column)
+        feature = datasets.ClassLabel(names=list(self.task.label_names))
+        ds = ds.add_column(c.label_column, state.labels.tolist(), feature=feature)
+        ds = ds.add_column("svp_pool_index", state.indices.astype(np.int64))
+        return ds.add_column("svp_round", state.rounds.astype(np.int32))
+
+    # -- the human oracle -----------------------------------------------------------------------------------
+    def _pending(self) -> dict[str, Any] | None:
+        state_file = self.dir / STATE_FILE
+        if not state_file.exists():
+            return None
+        return json.loads(state_file.read_text()).get("pending")
+
+    def _export(self, query: dict[str, Any]) -> None:
+        r = query["round"]
+        name = f"round_{r:04d}"
+        pending_dir = self.dir / "pending"
+        pending_dir.mkdir(parents=True, exist_ok=True)
+        texts = self.pool.select(query["indices"])[self.config.text_column]
+        rows = [
+            {"svp_round": r, "svp_pool_index": int(i), "text": t, "label": ""} for i, t in zip(query["indices"], texts)
+        ]
+        jsonl = pending_dir / f"{name}.jsonl"
+        tmp = jsonl.with_name(f".{jsonl.name}.tmp")
+        tmp.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+        os.replace(tmp, jsonl)
+        csv_file = pending_dir / f"{name}.csv"
+        tmp = csv_file.with_name(f".{csv_file.name}.tmp")
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=["svp_round", "svp_pool_index", "text", "label"])
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, csv_file)
+        _save_npz_atomic(pending_dir / f"{name}.npz", indices=query["indices"], scores=query["scores"])
+        saved = json.loads((self.dir / STATE_FILE).read_text()) if (self.dir / STATE_FILE).exists() else None
+        base = saved or {
+            "version": STATE_VERSION,
+            "svp_hf_version": __version__,
+            "config": self.config.to_dict(),
+            "source": self.source,
+            "pool_size": self.pool.num_rows,
+            "label_names": list(self.task.label_names),
+            "state_file": None,
+            "records": [],
+        }
+        base["pending"] = {
+            "round": r,
+            "files": [f"pending/{name}.jsonl", f"pending/{name}.csv"],
+            "record": query["record"],
+        }
+        write_json_atomic(self.dir / STATE_FILE, base)
+
+    def import_labels(self, path: str | os.PathLike) -> ActiveLearningState:
+        """Import a filled label file for the pending round and commit the round. Any problem raises `LabelError`
+        and leaves the state unchanged."""
+        state = self.load_state()
+        pending = self._pending()
+        if pending is None:
+            raise LabelError(f"{self.dir} has no round waiting for labels")
+        r = pending["round"]
+        with np.load(self.dir / "pending" / f"round_{r:04d}.npz") as arrays:
+            indices, scores = arrays["indices"], arrays["scores"]
+        labels = self._read_label_file(Path(path), r, indices)
+        return self._commit(
+            state, {"round": r, "indices": indices, "scores": scores, "record": pending["record"]}, labels
+        )
+
+    def _read_label_file(self, path: Path, round_index: int, indices: np.ndarray) -> np.ndarray:
+        if not path.is_file():
+            raise LabelError(f"label file {path} does not exist")
+        if path.suffix.lower() == ".csv":
+            with open(path, newline="", encoding="utf-8") as f:
+                rows = list(csv.DictReader(f))
+        else:
+            try:
+                rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            except json.JSONDecodeError as err:
+                raise LabelError(f"{path}: not JSON lines ({err.msg} at line {err.lineno})") from err
+        names = {n: i for i, n in enumerate(self.task.label_names)}
+        wanted = {int(i) for i in indices}
+        got: dict[int, int] = {}
+        for line_no, row in enumerate(rows, start=2 if path.suffix.lower() == ".csv" else 1):
+            try:
+                row_round, idx = int(row.get("svp_round", round_index)), int(row["svp_pool_index"])
+            except (KeyError, TypeError, ValueError):
+                raise LabelError(f"{path}:{line_no}: needs integer svp_pool_index and svp_round fields") from None
+            if row_round != round_index:
+                raise LabelError(
+                    f"{path}:{line_no}: the file is from round {row_round}, round {round_index} is pending"
+                )
+            if idx not in wanted:
+                raise LabelError(f"{path}:{line_no}: pool index {idx} was not queried in round {round_index}")
+            if idx in got:
+                raise LabelError(f"{path}:{line_no}: pool index {idx} is labeled twice")
+            label = str(row.get("label", "") or "").strip()
+            if label not in names:
+                shown = f"label {label!r}" if label else "an empty label"
+                raise LabelError(f"{path}:{line_no}: {shown} is not a class; use one of {list(self.task.label_names)}")
+            got[idx] = names[label]
+        missing = sorted(wanted - set(got))
+        if missing:
+            raise LabelError(f"{path}: {len(missing)} queried rows have no label, e.g. pool indices {missing[:5]}")
+        return np.array([got[int(i)] for i in indices], dtype=np.int64)
+
+
+def _save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.npy")
+    np.save(tmp, array)
+    os.replace(tmp, path)

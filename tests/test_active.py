@@ -1,0 +1,195 @@
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import datasets
+import numpy as np
+import pytest
+
+from svp_hf import BudgetError, ConfigError
+from svp_hf.active import ActiveLearner, ActiveLearningConfig, plan_rounds
+
+
+def al_cli(*args, **kwargs):
+    return subprocess.run(
+        [sys.executable, "-m", "svp_hf", "active-learn", *map(str, args)], capture_output=True, text=True, **kwargs
+    )
+
+
+def test_plan_follows_the_schedule_and_batch_size():
+    config = ActiveLearningConfig(proxy="tfidf", strategy="margin", initial=0.02, budgets=[0.1, 0.2])
+    assert plan_rounds(config, 15183) == [(304, 304), (1518, 1214), (3037, 1519)]
+    config = ActiveLearningConfig(proxy="tfidf", strategy="margin", initial=10, budgets=[30, 50], batch_size=8)
+    assert plan_rounds(config, 100) == [(10, 10), (30, 8), (30, 8), (30, 4), (50, 8), (50, 8), (50, 4)]
+    with pytest.raises(BudgetError, match="budgets must grow"):
+        plan_rounds(ActiveLearningConfig(proxy="tfidf", strategy="margin", initial=0.2, budgets=[0.1]), 1000)
+
+
+@pytest.mark.parametrize("strategy", ["kcenters", "least_confidence", "margin"])
+def test_active_learn_cli_on_real_ag_news(ag_news_path, tmp_path, strategy):
+    """The issue's 'done when' command (fastText proxy, full AG News train split, 2% then 10% and 20%)."""
+    out = tmp_path / "al"
+    done = al_cli("--dataset", ag_news_path, "--split", "train", "--proxy", "fasttext", "--strategy", strategy,
+                  "--initial", "0.02", "--budgets", "0.1,0.2", "--seed", "0", "--output-dir", out,
+                  "--eval-split", "test")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    labeled = datasets.load_from_disk(str(out / "labeled"))
+    assert labeled.num_rows == round(0.2 * 15183) == 3037
+    assert len(set(labeled["svp_pool_index"])) == 3037
+    assert sorted(set(labeled["svp_round"])) == [0, 1, 2]
+    pool = datasets.load_dataset("parquet", data_files=str(ag_news_path / "train.parquet"), split="train")
+    assert labeled["label"] == pool.select(labeled["svp_pool_index"])["label"]  # simulated oracle: true labels
+    records = [json.loads(line) for line in (out / "rounds.jsonl").read_text().splitlines()]
+    assert [r["labeled_after"] for r in records] == [304, 1518, 3037]
+    assert set(records[1]["timings_s"]) == {"proxy_fit", "proxy_score", "strategy"}
+    assert sum(records[2]["class_counts"].values()) == 3037
+    assert 0.5 < records[2]["proxy_eval_accuracy"] <= 1.0
+    assert "3/3 rounds" in done.stdout
+
+
+def _run_al(out, ag_news_path, *extra):
+    return al_cli("--dataset", ag_news_path, "--split", "train[:3000]", "--proxy", "fasttext", "--strategy",
+                  "margin", "--initial", "60", "--budgets", "0.1,0.2,0.3", "--batch-size", "40", "--seed", "3",
+                  "--output-dir", out, *extra)  # fmt: skip
+
+
+def test_sigkill_mid_run_resumes_to_the_same_result(ag_news_path, tmp_path):
+    reference = _run_al(tmp_path / "ref", ag_news_path)
+    assert reference.returncode == 0, reference.stderr
+    expected = datasets.load_from_disk(str(tmp_path / "ref" / "labeled"))
+    out = tmp_path / "killed"
+    for delay in (3.0, 1.5):  # kill twice, at different moments
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "svp_hf", "active-learn", "--dataset", str(ag_news_path), "--split", "train[:3000]",
+             "--proxy", "fasttext", "--strategy", "margin", "--initial", "60", "--budgets", "0.1,0.2,0.3",
+             "--batch-size", "40", "--seed", "3", "--output-dir", str(out)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.time() + 60
+        while not (out / "state.json").exists() and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(delay)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    rounds_before = len(json.loads((out / "state.json").read_text())["records"])
+    assert 0 < rounds_before < 22  # it really was interrupted mid-run
+    resumed = _run_al(out, ag_news_path)
+    assert resumed.returncode == 0, resumed.stderr
+    got = datasets.load_from_disk(str(out / "labeled"))
+    assert got.num_rows == expected.num_rows == 900
+    assert len(set(got["svp_pool_index"])) == 900
+    assert got["svp_pool_index"] == expected["svp_pool_index"]
+    assert got["svp_round"] == expected["svp_round"]
+    assert len((out / "rounds.jsonl").read_text().splitlines()) == len(
+        (tmp_path / "ref" / "rounds.jsonl").read_text().splitlines()
+    )
+
+
+def test_resume_checks_the_config_but_allows_extending_budgets(ag_small, tmp_path):
+    config = ActiveLearningConfig(proxy="tfidf", strategy="margin", initial=50, budgets=[100])
+    ActiveLearner(ag_small, tmp_path / "al", config).run()
+    other = ActiveLearningConfig(proxy="tfidf", strategy="entropy", initial=50, budgets=[100])
+    with pytest.raises(ConfigError, match="other settings.*strategy: 'margin' -> 'entropy'"):
+        ActiveLearner(ag_small, tmp_path / "al", other).run()
+    longer = ActiveLearningConfig(proxy="tfidf", strategy="margin", initial=50, budgets=[100, 150])
+    state = ActiveLearner(ag_small, tmp_path / "al", longer).run()
+    assert len(state.indices) == 150 and len(set(state.indices.tolist())) == 150
+    assert state.completed_rounds == 3
+
+
+def test_max_rounds_then_resume(ag_small, tmp_path):
+    config = ActiveLearningConfig(proxy="tfidf", strategy="least_confidence", initial=40, budgets=[80, 120])
+    learner = ActiveLearner(ag_small, tmp_path / "al", config)
+    assert learner.run(max_rounds=2).completed_rounds == 2
+    assert len((tmp_path / "al" / "rounds.jsonl").read_text().splitlines()) == 2
+    state = ActiveLearner(ag_small, tmp_path / "al", config).run()
+    assert state.completed_rounds == 3 and len(state.indices) == 120
+
+
+def test_stratified_initial_set_follows_class_proportions(ag_small, tmp_path):
+    config = ActiveLearningConfig(proxy="tfidf", strategy="margin", initial=100, budgets=[150], stratified=True)
+    state = ActiveLearner(ag_small, tmp_path / "al", config).run(max_rounds=1)
+    counts = np.bincount(state.labels, minlength=4)
+    expected = np.bincount(np.array(ag_small["label"]), minlength=4) / 1200 * 100
+    assert np.all(np.abs(counts - expected) < 1)
+
+
+def _fill(pending_csv, out_csv, pool, override=None):
+    with open(pending_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    names = pool.features["label"].names
+    for row in rows:
+        row["label"] = names[pool[int(row["svp_pool_index"])]["label"]]
+    if override:
+        override(rows)
+    with open(out_csv, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_human_round_trip_from_the_command_line(ag_news_path, tmp_path):
+    out = tmp_path / "al"
+    pool = datasets.load_dataset("parquet", data_files=str(ag_news_path / "train.parquet"), split="train[:1000]")
+    args = ["--dataset", ag_news_path, "--split", "train[:1000]", "--proxy", "tfidf", "--strategy", "entropy",
+            "--initial", "40", "--budgets", "80", "--oracle", "human", "--label-column", "no_such_column",
+            "--label-names", "World,Sports,Business,Sci/Tech", "--output-dir", out]  # fmt: skip
+    first = al_cli(*args)
+    assert first.returncode == 0, first.stderr
+    assert "Round 0 needs labels" in first.stdout
+    pending = out / "pending" / "round_0000.csv"
+    with open(pending, newline="") as f:
+        header = next(csv.reader(f))
+    assert header == ["svp_round", "svp_pool_index", "text", "label"]
+
+    again = al_cli(*args)  # no labels yet
+    assert again.returncode == 1 and "waiting for labels" in again.stderr
+
+    state_before = (out / "state.json").read_bytes()
+    bad_cases = {
+        "unknown_label": (lambda rows: rows[0].update(label="Weather"), "'Weather' is not a class"),
+        "unknown_index": (lambda rows: rows[0].update(svp_pool_index="999"), "was not queried"),
+        "duplicate": (lambda rows: rows.append(dict(rows[0])), "labeled twice"),
+        "missing": (lambda rows: rows.pop(), "1 queried rows have no label"),
+        "other_round": (lambda rows: [r.update(svp_round="3") for r in rows], "from round 3, round 0 is pending"),
+    }
+    for name, (edit, message) in bad_cases.items():
+        _fill(pending, tmp_path / f"{name}.csv", pool, edit)
+        done = al_cli(*args, "--labels", tmp_path / f"{name}.csv")
+        assert done.returncode == 1 and message in done.stderr, (name, done.stderr)
+        assert (out / "state.json").read_bytes() == state_before  # nothing changed
+
+    _fill(pending, tmp_path / "good.csv", pool)
+    done = al_cli(*args, "--labels", tmp_path / "good.csv")
+    assert done.returncode == 0, done.stderr
+    assert "Round 1 needs labels" in done.stdout
+    # answer round 1 in the JSONL format this time
+    rows = [json.loads(line) for line in (out / "pending" / "round_0001.jsonl").read_text().splitlines()]
+    names = pool.features["label"].names
+    for row in rows:
+        row["label"] = names[pool[row["svp_pool_index"]]["label"]]
+    (tmp_path / "r1.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    done = al_cli(*args, "--labels", tmp_path / "r1.jsonl")
+    assert done.returncode == 0, done.stderr
+    assert "2/2 rounds" in done.stdout
+    labeled = datasets.load_from_disk(str(out / "labeled"))
+    assert labeled.num_rows == 80 and len(set(labeled["svp_pool_index"])) == 80
+    assert labeled.features["no_such_column"].names == names
+    assert labeled["no_such_column"] == pool.select(labeled["svp_pool_index"])["label"]
+    assert not list((out / "pending").iterdir())
+
+
+def test_simulation_needs_the_label_column(ag_small, tmp_path):
+    with pytest.raises(ConfigError, match="simulated labeling reads labels"):
+        ActiveLearner(ag_small.remove_columns("label"), tmp_path / "x", ActiveLearningConfig(proxy="tfidf"))
+
+
+def test_a_foreign_folder_is_not_overwritten(ag_small, tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(Exception, match="not an active-learning folder"):
+        ActiveLearner(ag_small, tmp_path / "mine", ActiveLearningConfig(proxy="tfidf", initial=10, budgets=[20])).run()
