@@ -7,7 +7,9 @@
 
 __version__ = "0.1.0.dev0"
 
+from .active import ActiveLearner, ActiveLearningConfig
 from .config import SelectionConfig
+from .coreset import coreset
 from .data import TextClassificationTask, load_pool, resolve_budget
 from .errors import (
     BudgetError,
@@ -40,6 +42,9 @@ from .strategies import (
 )
 
 __all__ = [
+    "ActiveLearner",
+    "ActiveLearningConfig",
+    "coreset",
     "PROXIES",
     "STRATEGIES",
     "BudgetError",

@@ -75,6 +75,20 @@ def make_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.set_defaults(func=run_select, required=("dataset", "strategy", "budget", "output_dir"))
 
+    p = sub.add_parser("coreset", help="core-set selection / pruning: rank every labeled row and keep the best")
+    _add_data_args(p)
+    g = p.add_argument_group("core-set")
+    g.add_argument("--proxy", default="fasttext", metavar="NAME", help="proxy name (default: fasttext)")
+    g.add_argument("--strategy", metavar="NAME", help="forgetting_events, kcenters, entropy, least_confidence, margin")
+    g.add_argument("--keep", metavar="FRACTION_OR_COUNT", help="rows to keep: 0.5 (a fraction), 50%%, or a count")
+    g.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    g.add_argument("--batch-size", type=int, default=8192, help="rows per scoring batch (default: 8192)")
+    g = p.add_argument_group("output")
+    g.add_argument("--output-dir", metavar="DIR", help="where the kept rows are written (must not exist)")
+    g.add_argument("--overwrite", action="store_true", help="replace --output-dir if it exists")
+    _add_common(p)
+    p.set_defaults(func=run_coreset, required=("dataset", "strategy", "keep", "output_dir"))
+
     p = sub.add_parser("active-learn", help="active learning via proxy, in resumable rounds")
     _add_data_args(p)
     g = p.add_argument_group("active learning")
@@ -210,13 +224,19 @@ def run_select(args: argparse.Namespace) -> int:
     result.save_to_disk(output, overwrite=args.overwrite)
     t = result.timings
     print(
-        f"Selected {len(result)} of {result.pool_size} rows ({config.strategy_name}"
+        f"{'Kept' if args.command == 'coreset' else 'Selected'} {len(result)} of {result.pool_size} rows "
+        f"({config.strategy_name}"
         + (f" by a {config.proxy_name} proxy" if result.proxy is not None else "")
         + f") -> {output}\n"
         f"Selection took {t['total']:.2f}s (proxy fit {t['proxy_fit']:.2f}s, scoring {t['proxy_score']:.2f}s, "
         f"strategy {t['strategy']:.3f}s). Open it with datasets.load_from_disk({str(output)!r})"
     )
     return 0
+
+
+def run_coreset(args: argparse.Namespace) -> int:
+    args.budget, args.labeled_indices = args.keep, None
+    return run_select(args)
 
 
 def run_active_learn(args: argparse.Namespace) -> int:

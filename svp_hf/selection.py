@@ -18,7 +18,7 @@ from .data import TextClassificationTask, check_column, empty_text_mask, ensure_
 from .errors import ConfigError, EmptyPoolError
 from .io import atomic_directory, write_json_atomic
 from .proxies import Proxy, ProxyOutputs, build_proxy
-from .strategies import build_strategy
+from .strategies import build_strategy, forgetting_counts
 
 logger = logging.getLogger(__name__)
 
@@ -182,8 +182,9 @@ def select(
         train_task = task
         if labels is not None:  # train on the oracle's labels, whatever the pool's label column holds
             train, train_task = _with_oracle_labels(train, labels[~empty[labeled]], task)
+        observe = "forgetting" in strategy.requires
         t0 = time.perf_counter()
-        proxy.fit(train, train_task)
+        proxy.fit(train, train_task, observe=pool if observe else None)
         timings["proxy_fit"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         outputs = proxy.score(
@@ -193,6 +194,10 @@ def select(
             batch_size=config.batch_size,
             progress=config.progress,
         )
+        if observe:
+            known = np.full(num_rows, -1, dtype=np.int64)
+            known[train_rows] = train_task.labels_for_training(train)
+            outputs.forgetting = forgetting_counts(proxy.epoch_predictions, known)
         timings["proxy_score"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -26,14 +26,17 @@ class ProxyOutputs:
         num_rows (`int`): how many pool rows the outputs describe.
         probs (`np.ndarray` of shape `[N, C]`, float32): class probabilities, columns in label-id order.
         embeddings (`np.ndarray` of shape `[N, D]`, float32): the proxy's representation of each row.
+        forgetting (`np.ndarray` of shape `[N]`, float32): forgetting events per row while the proxy trained
+            (see `svp_hf.strategies.forgetting_counts`).
     """
 
     num_rows: int
     probs: np.ndarray | None = None
     embeddings: np.ndarray | None = None
+    forgetting: np.ndarray | None = None
 
     def __post_init__(self):
-        for name in ("probs", "embeddings"):
+        for name in ("probs", "embeddings", "forgetting"):
             value = getattr(self, name)
             if value is not None and value.shape[0] != self.num_rows:
                 raise ValueError(f"{name} has {value.shape[0]} rows, expected {self.num_rows}")
@@ -49,6 +52,7 @@ class Proxy(ABC):
 
     name: ClassVar[str]
     defaults: ClassVar[dict[str, Any]] = {}
+    observable: ClassVar[bool] = False  # can report predictions epoch by epoch while training
 
     def __init__(self, seed: int = 0, **hyperparameters: Any):
         unknown = sorted(set(hyperparameters) - set(self.defaults))
@@ -59,21 +63,36 @@ class Proxy(ABC):
         self.seed = int(seed)
         self.hyperparameters: dict[str, Any] = {**self.defaults, **hyperparameters}
         self.task: TextClassificationTask | None = None
+        self.epoch_predictions: np.ndarray | None = None
 
     # -- public API -----------------------------------------------------------------------------------------
-    def fit(self, dataset, task: TextClassificationTask | None = None) -> Proxy:
+    def fit(self, dataset, task: TextClassificationTask | None = None, observe=None) -> Proxy:
         """Train on every row of ``dataset`` (which must all be labeled). Returns ``self``.
 
         ``task`` fixes the columns and the label mapping (pass the pool's, so that classes absent from a
         small labeled set still get a probability column); by default it is inferred from ``dataset`` with
         the columns ``text`` and ``label``.
+
+        ``observe``: a dataset whose predicted classes are recorded after every training epoch, in
+        ``self.epoch_predictions`` (int16 ``[epochs, len(observe)]``); what forgetting events are counted from.
+        Only proxies with ``observable = True`` support it.
         """
         dataset = ensure_dataset(dataset, "training set")
         if dataset.num_rows == 0:
             raise ProxyError(f"cannot fit the {self.name} proxy on 0 rows")
+        if observe is not None and not self.observable:
+            observable = ", ".join(n for n in PROXIES.names() if PROXIES.get(n).observable)
+            raise ProxyError(
+                f"the {self.name} proxy cannot be observed epoch by epoch, which forgetting events need; "
+                f"use one of: {observable}"
+            )
         self.task = task or TextClassificationTask.from_dataset(dataset)
         labels = self.task.labels_for_training(dataset)
-        self._fit(dataset, labels)
+        self.epoch_predictions = None
+        if observe is None:
+            self._fit(dataset, labels)
+        else:
+            self.epoch_predictions = np.asarray(self._fit_observed(dataset, labels, observe), dtype=np.int16)
         return self
 
     def predict_proba(self, dataset, batch_size: int = 8192, progress: bool = False) -> np.ndarray:
@@ -143,6 +162,10 @@ class Proxy(ABC):
     # -- for subclasses -------------------------------------------------------------------------------------
     @abstractmethod
     def _fit(self, dataset, labels: np.ndarray) -> None: ...
+
+    def _fit_observed(self, dataset, labels: np.ndarray, observe) -> np.ndarray:
+        """Train like `_fit` and return the predicted class of every ``observe`` row after each epoch."""
+        raise NotImplementedError
 
     @abstractmethod
     def _predict_proba(self, dataset, batch_size: int, progress: bool) -> np.ndarray: ...

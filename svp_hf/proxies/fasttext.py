@@ -89,6 +89,7 @@ class FastTextProxy(Proxy):
     classifier), float32 ``[N, dim]``.
     """
 
+    observable = True
     defaults = {
         "lr": 1.0,
         "epochs": "auto",
@@ -136,13 +137,34 @@ class FastTextProxy(Proxy):
         with tempfile.TemporaryDirectory(prefix="svp_fasttext_") as tmp:
             train_file = os.path.join(tmp, "train.txt")
             self._write_training_file(dataset, labels, train_file)
-            try:
-                self.model = fasttext.train_supervised(input=train_file, **args)
-            except RuntimeError as err:
-                if "NaN" not in str(err):
-                    raise ProxyError(f"fastText training failed: {err}") from err
-                logger.info("fastText hit NaN in this process; retrying once in a fresh process")
-                self.model = _train_in_fresh_process(train_file, args, os.path.join(tmp, MODEL_FILE))
+            self.model = self._train(fasttext, train_file, args, os.path.join(tmp, MODEL_FILE))
+
+    def _fit_observed(self, dataset, labels: np.ndarray, observe) -> np.ndarray:
+        """fastText trains in one call and cannot be paused between epochs, so this trains one model per length
+        e = 1..E (same seed and learning rate; fastText decays the rate to 0 over each run) and records each
+        model's predictions: the trajectory of a model trained longer and longer. It costs E(E+1)/2 epochs
+        (55 for E=10) and ends with the same model a plain `fit` gives."""
+        fasttext = import_fasttext()
+        args = self._train_args(dataset.num_rows)
+        epochs = args["epoch"]
+        self.fitted_epochs = epochs
+        out = np.empty((epochs, observe.num_rows), dtype=np.int16)
+        with tempfile.TemporaryDirectory(prefix="svp_fasttext_") as tmp:
+            train_file = os.path.join(tmp, "train.txt")
+            self._write_training_file(dataset, labels, train_file)
+            for e in range(1, epochs + 1):
+                self.model = self._train(fasttext, train_file, {**args, "epoch": e}, os.path.join(tmp, MODEL_FILE))
+                out[e - 1] = self._predict_proba(observe, 8192, False).argmax(axis=1)
+        return out
+
+    def _train(self, fasttext, train_file: str, args: dict[str, Any], model_path: str):
+        try:
+            return fasttext.train_supervised(input=train_file, **args)
+        except RuntimeError as err:
+            if "NaN" not in str(err):
+                raise ProxyError(f"fastText training failed: {err}") from err
+            logger.info("fastText hit NaN in this process; retrying once in a fresh process")
+            return _train_in_fresh_process(train_file, args, model_path)
 
     def _write_training_file(self, dataset, labels: np.ndarray, path: str) -> None:
         h = self.hyperparameters

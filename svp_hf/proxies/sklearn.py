@@ -30,6 +30,11 @@ class TfidfProxy(Proxy):
       vectors onto this many components, fitted on the training rows at the first ``embed`` call and
       deterministic under the seed. Rows are L2-normalised TF-IDF, so distances are cosine-like.
 
+    - ``observe_epochs`` 10: for forgetting events only. lbfgs takes full-batch steps, which is not the training
+      forgetting events are defined on, so the observed trajectory is a logistic-regression model on the same
+      features trained by SGD (log loss, L2 1/(C·n), rows reshuffled every epoch) for this many epochs; the proxy's
+      probabilities still come from the lbfgs model.
+
     Probabilities come from ``predict_proba``; classes missing from the training rows get probability 0.
     """
 
@@ -41,7 +46,9 @@ class TfidfProxy(Proxy):
         "C": 10.0,
         "epochs": 200,
         "embed_dim": 64,
+        "observe_epochs": 10,
     }
+    observable = True
 
     def __init__(self, seed: int = 0, **hyperparameters: Any):
         super().__init__(seed=seed, **hyperparameters)
@@ -87,6 +94,26 @@ class TfidfProxy(Proxy):
             warnings.filterwarnings("ignore", message=".*lbfgs failed to converge.*")
             clf.fit(x, labels)
         self.classes, self.coef, self.intercept = clf.classes_, clf.coef_.astype(np.float32), clf.intercept_
+
+    def _fit_observed(self, dataset, labels: np.ndarray, observe) -> np.ndarray:
+        from sklearn.linear_model import SGDClassifier
+
+        self._fit(dataset, labels)
+        x, x_observe = self._train_matrix, self._transform(observe, 8192)
+        epochs = int(self.hyperparameters["observe_epochs"])
+        classes = np.unique(labels)
+        out = np.empty((epochs, observe.num_rows), dtype=np.int16)
+        if len(classes) == 1:
+            out[:] = classes[0]
+            return out
+        alpha = 1.0 / (float(self.hyperparameters["C"]) * x.shape[0])
+        clf = SGDClassifier(loss="log_loss", alpha=alpha, random_state=self.seed)
+        rng = np.random.default_rng(self.seed)
+        for e in range(epochs):
+            order = rng.permutation(x.shape[0])
+            clf.partial_fit(x[order], labels[order], classes=classes)
+            out[e] = clf.predict(x_observe)
+        return out
 
     def _transform(self, dataset, batch_size: int):
         import scipy.sparse as sp

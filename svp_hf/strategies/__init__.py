@@ -1,6 +1,7 @@
 """Strategies: pick rows from proxy outputs. Importing this package registers the built-in ones."""
 
 from .base import STRATEGIES, ScoreStrategy, Strategy, StrategyResult, argselect, build_strategy, register_strategy
+from .forgetting import ForgettingEvents, forgetting_counts
 from .kcenters import KCenters, greedy_k_centers
 from .random import RandomStrategy
 from .uncertainty import Entropy, LeastConfidence, Margin, entropy_scores, least_confidence_scores, margin_scores
@@ -8,6 +9,7 @@ from .uncertainty import Entropy, LeastConfidence, Margin, entropy_scores, least
 __all__ = [
     "STRATEGIES",
     "Entropy",
+    "ForgettingEvents",
     "KCenters",
     "LeastConfidence",
     "Margin",
@@ -18,6 +20,7 @@ __all__ = [
     "argselect",
     "build_strategy",
     "entropy_scores",
+    "forgetting_counts",
     "greedy_k_centers",
     "least_confidence_scores",
     "margin_scores",
