@@ -32,8 +32,8 @@ from .config import SelectionConfig
 from .data import TextClassificationTask, check_budget, check_column, ensure_dataset, resolve_budget
 from .errors import BudgetError, ConfigError, LabelError, OutputExistsError
 from .io import atomic_directory, write_json_atomic
-from .proxies import Proxy
-from .selection import select
+from .proxies import Proxy, build_proxy
+from .selection import _with_oracle_labels, select
 from .strategies import Strategy
 
 logger = logging.getLogger(__name__)
@@ -265,6 +265,8 @@ class ActiveLearner:
                 raise LabelError(f"{missing} queried rows have no label in column {self.config.label_column!r}")
             state = self._commit(state, query, labels)
             done += 1
+        if state.completed_rounds >= len(self.plan):
+            plot_learning_curve(state.records, self.dir / "learning_curve.png")
         return state
 
     def _query(self, state: ActiveLearningState) -> dict[str, Any]:
@@ -302,7 +304,7 @@ class ActiveLearner:
             "timings_s": {k: round(float(v), 6) for k, v in timings.items() if k != "total"},
         }
         if result is not None and self.eval_dataset is not None:
-            record["proxy_eval_accuracy"] = self._evaluate(result.proxy)
+            record["proxy_eval_accuracy"] = self.evaluate(result.proxy)
         return {"round": r, "indices": np.asarray(indices, dtype=np.int64), "scores": scores, "record": record}
 
     def _stratified_initial(self, n: int, seed: int) -> np.ndarray:
@@ -317,10 +319,22 @@ class ActiveLearner:
         picks = [rng.choice(np.flatnonzero(ids == c), size=q, replace=False) for c, q in enumerate(quota) if q]
         return rng.permutation(np.concatenate(picks)).astype(np.int64)
 
-    def _evaluate(self, proxy: Proxy) -> float:
-        ids = self.task.encode_labels(self.eval_dataset)
+    def fit_proxy(self, state: ActiveLearningState | None = None) -> Proxy:
+        """A proxy trained on the labeled rows of ``state`` (default: the state on disk), e.g. to score new data."""
+        state = self.load_state() if state is None else state
+        if not len(state.indices):
+            raise LabelError("no labeled rows yet")
+        c = self.config.selection_config(budget=1)
+        proxy = build_proxy(c.proxy, seed=c.seed, **c.proxy_kwargs)
+        train, task = _with_oracle_labels(self.pool.select(state.indices), state.labels, self.task)
+        return proxy.fit(train, task)
+
+    def evaluate(self, proxy: Proxy, dataset=None) -> float:
+        """Accuracy of ``proxy`` on ``dataset`` (default: the eval dataset) over its labeled rows."""
+        dataset = self.eval_dataset if dataset is None else dataset
+        ids = self.task.encode_labels(dataset)
         keep = ids >= 0
-        probs = proxy.predict_proba(self.eval_dataset)
+        probs = proxy.predict_proba(dataset)
         return round(float((probs.argmax(1)[keep] == ids[keep]).mean()), 6)
 
     # -- state on disk --------------------------------------------------------------------------------------
@@ -487,6 +501,44 @@ class ActiveLearner:
         if missing:
             raise LabelError(f"{path}: {len(missing)} queried rows have no label, e.g. pool indices {missing[:5]}")
         return np.array([got[int(i)] for i in indices], dtype=np.int64)
+
+
+def plot_learning_curve(records: list[dict[str, Any]], path: Path) -> Path | None:
+    """Proxy accuracy (when an eval split was given) and selection time per round, as a PNG. Skipped with a log
+    line when matplotlib is not installed; a plotting failure never stops a run."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        logger.info("matplotlib is not installed; no learning curve plotted (pip install matplotlib)")
+        return None
+    try:
+        sizes = [r["labeled_before"] for r in records[1:]]
+        accuracy = [r.get("proxy_eval_accuracy") for r in records[1:]]
+        times = [sum(r["timings_s"].values()) for r in records]
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        if any(a is not None for a in accuracy):
+            axes[0].plot(sizes, accuracy, marker="o")
+            axes[0].set_ylabel("proxy accuracy (eval split)")
+        else:
+            axes[0].text(0.5, 0.5, "no --eval-split given", ha="center", va="center", transform=axes[0].transAxes)
+        axes[0].set_xlabel("labeled rows the proxy trained on")
+        axes[0].set_title("learning curve")
+        axes[1].bar([r["round"] for r in records], times)
+        axes[1].set_xlabel("round")
+        axes[1].set_ylabel("selection time (s): fit + score + rank")
+        axes[1].set_title("selection time per round")
+        fig.tight_layout()
+        tmp = path.with_name(f".{path.stem}.tmp.png")
+        fig.savefig(tmp, dpi=100)
+        plt.close(fig)
+        os.replace(tmp, path)
+        return path
+    except Exception as err:  # a plot must never cost the user a finished run
+        logger.warning("could not plot the learning curve: %s", err)
+        return None
 
 
 def _save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:

@@ -49,6 +49,7 @@ def test_active_learn_cli_on_real_ag_news(ag_news_path, tmp_path, strategy):
     assert sum(records[2]["class_counts"].values()) == 3037
     assert 0.5 < records[2]["proxy_eval_accuracy"] <= 1.0
     assert "3/3 rounds" in done.stdout
+    assert (out / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def _run_al(out, ag_news_path, *extra):
