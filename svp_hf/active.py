@@ -304,7 +304,9 @@ class ActiveLearner:
             "timings_s": {k: round(float(v), 6) for k, v in timings.items() if k != "total"},
         }
         if result is not None and self.eval_dataset is not None:
-            record["proxy_eval_accuracy"] = self.evaluate(result.proxy)
+            # random selection trains no proxy; one is trained here for the report only (not timed as selection)
+            proxy = result.proxy if result.proxy is not None else self.fit_proxy(state)
+            record["proxy_eval_accuracy"] = self.evaluate(proxy)
         return {"round": r, "indices": np.asarray(indices, dtype=np.int64), "scores": scores, "record": record}
 
     def _stratified_initial(self, n: int, seed: int) -> np.ndarray:
@@ -351,23 +353,25 @@ class ActiveLearner:
         _save_npz_atomic(self.dir / "state" / f"{name}.npz", indices=new.indices, labels=new.labels, rounds=new.rounds)
         _save_npy_atomic(self.dir / "scores" / f"{name}.npy", query["scores"])
         write_json_atomic(
-            self.dir / STATE_FILE,
-            {
-                "version": STATE_VERSION,
-                "svp_hf_version": __version__,
-                "config": self.config.to_dict(),
-                "source": self.source,
-                "pool_size": self.pool.num_rows,
-                "label_names": list(self.task.label_names),
-                "state_file": f"state/{name}.npz",
-                "records": new.records,
-                "pending": None,
-            },
+            self.dir / STATE_FILE, self._state_document(f"state/{name}.npz", new.records, pending=None)
         )  # the commit point: everything below is derived from it
         self._write_derived(new)
         for stale in (self.dir / "pending").glob(f"{name}.*"):
             stale.unlink()
         return new
+
+    def _state_document(self, state_file: str | None, records: list, pending: dict | None) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "svp_hf_version": __version__,
+            "config": self.config.to_dict(),
+            "source": self.source,
+            "pool_size": self.pool.num_rows,
+            "label_names": list(self.task.label_names),
+            "state_file": state_file,
+            "records": records,
+            "pending": pending,
+        }
 
     def _class_counts(self, state: ActiveLearningState, labels: np.ndarray) -> dict[str, int]:
         all_labels = np.concatenate([state.labels, labels])
@@ -432,23 +436,10 @@ class ActiveLearner:
             writer.writerows(rows)
         os.replace(tmp, csv_file)
         _save_npz_atomic(pending_dir / f"{name}.npz", indices=query["indices"], scores=query["scores"])
-        saved = json.loads((self.dir / STATE_FILE).read_text()) if (self.dir / STATE_FILE).exists() else None
-        base = saved or {
-            "version": STATE_VERSION,
-            "svp_hf_version": __version__,
-            "config": self.config.to_dict(),
-            "source": self.source,
-            "pool_size": self.pool.num_rows,
-            "label_names": list(self.task.label_names),
-            "state_file": None,
-            "records": [],
-        }
-        base["pending"] = {
-            "round": r,
-            "files": [f"pending/{name}.jsonl", f"pending/{name}.csv"],
-            "record": query["record"],
-        }
-        write_json_atomic(self.dir / STATE_FILE, base)
+        saved = json.loads((self.dir / STATE_FILE).read_text()) if (self.dir / STATE_FILE).exists() else {}
+        pending = {"round": r, "files": [f"pending/{name}.jsonl", f"pending/{name}.csv"], "record": query["record"]}
+        document = self._state_document(saved.get("state_file"), saved.get("records", []), pending)
+        write_json_atomic(self.dir / STATE_FILE, document)
 
     def import_labels(self, path: str | os.PathLike) -> ActiveLearningState:
         """Import a filled label file for the pending round and commit the round. Any problem raises `LabelError`

@@ -57,36 +57,28 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("select", help="select rows of a pool with a proxy and a strategy")
     _add_data_args(p)
-    g = p.add_argument_group("selection")
-    g.add_argument("--proxy", default="fasttext", metavar="NAME", help="proxy name (default: fasttext)")
-    g.add_argument("--strategy", metavar="NAME", help="strategy name: entropy, least_confidence, margin, random")
-    g.add_argument("--budget", metavar="FRACTION_OR_COUNT", help="0.1 (a fraction of the pool), 10%%, or 300 (rows)")
-    g.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    g.add_argument(
+    selection = _add_selection_args(
+        p,
+        "selection",
+        strategies="entropy, least_confidence, margin, kcenters, forgetting_events, random",
+        amount=("--budget", "0.1 (a fraction of the pool), 10%%, or 300 (rows)"),
+    )
+    selection.add_argument(
         "--labeled-indices",
         metavar="FILE",
         help="pool rows already labeled (JSON list or whitespace-separated integers); the proxy trains on them "
         "and the strategy picks among the rest. Without it the proxy trains on every row (core-set mode)",
     )
-    g.add_argument("--batch-size", type=int, default=8192, help="rows per scoring batch (default: 8192)")
-    g = p.add_argument_group("output")
-    g.add_argument("--output-dir", metavar="DIR", help="where the selected dataset is written (must not exist)")
-    g.add_argument("--overwrite", action="store_true", help="replace --output-dir if it exists")
-    _add_common(p)
     p.set_defaults(func=run_select, required=("dataset", "strategy", "budget", "output_dir"))
 
     p = sub.add_parser("coreset", help="core-set selection / pruning: rank every labeled row and keep the best")
     _add_data_args(p)
-    g = p.add_argument_group("core-set")
-    g.add_argument("--proxy", default="fasttext", metavar="NAME", help="proxy name (default: fasttext)")
-    g.add_argument("--strategy", metavar="NAME", help="forgetting_events, kcenters, entropy, least_confidence, margin")
-    g.add_argument("--keep", metavar="FRACTION_OR_COUNT", help="rows to keep: 0.5 (a fraction), 50%%, or a count")
-    g.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    g.add_argument("--batch-size", type=int, default=8192, help="rows per scoring batch (default: 8192)")
-    g = p.add_argument_group("output")
-    g.add_argument("--output-dir", metavar="DIR", help="where the kept rows are written (must not exist)")
-    g.add_argument("--overwrite", action="store_true", help="replace --output-dir if it exists")
-    _add_common(p)
+    _add_selection_args(
+        p,
+        "core-set",
+        strategies="forgetting_events, kcenters, entropy, least_confidence, margin, random",
+        amount=("--keep", "rows to keep: 0.5 (a fraction), 50%%, or a count"),
+    )
     p.set_defaults(func=run_coreset, required=("dataset", "strategy", "keep", "output_dir"))
 
     p = sub.add_parser("active-learn", help="active learning via proxy, in resumable rounds")
@@ -116,6 +108,22 @@ def make_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.set_defaults(func=run_active_learn, required=("dataset", "strategy", "output_dir"))
     return parser
+
+
+def _add_selection_args(p: argparse.ArgumentParser, title: str, strategies: str, amount: tuple[str, str]):
+    """The flags `select` and `coreset` share: proxy, strategy, how many rows, seed, output. Returns the group
+    of selection flags, for a command's own additions."""
+    group = g = p.add_argument_group(title)
+    g.add_argument("--proxy", default="fasttext", metavar="NAME", help="proxy name (default: fasttext)")
+    g.add_argument("--strategy", metavar="NAME", help=f"strategy name: {strategies}")
+    g.add_argument(amount[0], metavar="FRACTION_OR_COUNT", help=amount[1])
+    g.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    g.add_argument("--batch-size", type=int, default=8192, help="rows per scoring batch (default: 8192)")
+    g = p.add_argument_group("output")
+    g.add_argument("--output-dir", metavar="DIR", help="where the rows are written (must not exist)")
+    g.add_argument("--overwrite", action="store_true", help="replace --output-dir if it exists")
+    _add_common(p)
+    return group
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:

@@ -194,3 +194,10 @@ def test_a_foreign_folder_is_not_overwritten(ag_small, tmp_path):
     (tmp_path / "mine" / "notes.txt").write_text("keep")
     with pytest.raises(Exception, match="not an active-learning folder"):
         ActiveLearner(ag_small, tmp_path / "mine", ActiveLearningConfig(proxy="tfidf", initial=10, budgets=[20])).run()
+
+
+def test_random_strategy_rounds_still_report_proxy_accuracy(ag_small, ag_test, tmp_path):
+    config = ActiveLearningConfig(proxy="tfidf", strategy="random", initial=50, budgets=[100])
+    state = ActiveLearner(ag_small, tmp_path / "al", config, eval_dataset=ag_test.select(range(500))).run()
+    assert state.records[1]["timings_s"]["proxy_fit"] == 0  # selection itself trained nothing
+    assert 0.25 < state.records[1]["proxy_eval_accuracy"] <= 1
