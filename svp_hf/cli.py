@@ -90,7 +90,13 @@ def make_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--budgets", default="0.1,0.2,0.3,0.4,0.5", help="labeled-set sizes to grow to (default: the paper's)"
     )
-    g.add_argument("--batch-size", metavar="FRACTION_OR_COUNT", help="most rows per query (default: one per budget)")
+    g.add_argument(
+        "--batch-size",
+        default="auto",
+        metavar="FRACTION_OR_COUNT",
+        help="most rows per query: a fraction, a count, 'auto' (the initial set's size; default) or 'none' "
+        "(one query per budget step, as in the paper)",
+    )
     g.add_argument("--stratified", action="store_true", help="stratified random initial set")
     g.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     g.add_argument("--eval-split", metavar="SPLIT", help="report the proxy's accuracy on this split every round")
