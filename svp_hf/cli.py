@@ -261,7 +261,9 @@ def run_active_learn(args: argparse.Namespace) -> int:
         proxy=args.proxy,
         strategy=args.strategy,
         initial=args.initial,
-        budgets=[b for b in str(args.budgets).split(",") if b.strip()],
+        budgets=args.budgets
+        if isinstance(args.budgets, list)
+        else [b for b in str(args.budgets).split(",") if b.strip()],
         batch_size=args.batch_size,
         seed=args.seed,
         text_column=args.text_column,

@@ -209,3 +209,16 @@ def test_random_strategy_rounds_still_report_proxy_accuracy(ag_small, ag_test, t
     state = ActiveLearner(ag_small, tmp_path / "al", config, eval_dataset=ag_test.select(range(500))).run()
     assert state.records[1]["timings_s"]["proxy_fit"] == 0  # selection itself trained nothing
     assert 0.25 < state.records[1]["proxy_eval_accuracy"] <= 1
+
+
+def test_active_learn_config_file_with_a_budget_list(ag_news_path, tmp_path):
+    cfg = tmp_path / "al.yaml"
+    cfg.write_text(
+        f"dataset: {ag_news_path}\nsplit: train[:1000]\nproxy: tfidf\nstrategy: entropy\ninitial: 50\n"
+        "budgets: [100, 150]\nbatch-size: none\n"
+    )
+    done = al_cli("--config", cfg, "--output-dir", tmp_path / "al")
+    assert done.returncode == 0, done.stderr
+    state = json.loads((tmp_path / "al" / "state.json").read_text())
+    assert [r["labeled_after"] for r in state["records"]] == [50, 100, 150]
+    assert state["config"]["budgets"] == [100, 150] and state["config"]["batch_size"] is None
