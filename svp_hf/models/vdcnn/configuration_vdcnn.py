@@ -22,7 +22,8 @@ class VDCNNConfig(PretrainedConfig):
         shortcut (`bool`, defaults to `False`): residual connections around each block.
         kmax (`int`, defaults to `8`): k of the final k-max pooling.
         hidden_size (`int`, defaults to `2048`): width of the two fully connected layers.
-        max_length (`int`, defaults to `1014`): characters per input (the tokenizer pads or truncates to it).
+        max_chars (`int`, defaults to `1014`): characters per input (the tokenizer pads or truncates to it; not
+            called `max_length`, which transformers reserves for generation).
     """
 
     model_type = "vdcnn"
@@ -37,7 +38,7 @@ class VDCNNConfig(PretrainedConfig):
         shortcut: bool = False,
         kmax: int = 8,
         hidden_size: int = 2048,
-        max_length: int = 1014,
+        max_chars: int = 1014,
         pad_token_id: int = 0,
         **kwargs,
     ):
@@ -56,5 +57,5 @@ class VDCNNConfig(PretrainedConfig):
         self.shortcut = shortcut
         self.kmax = kmax
         self.hidden_size = hidden_size
-        self.max_length = max_length
+        self.max_chars = max_chars
         super().__init__(pad_token_id=pad_token_id, **kwargs)
