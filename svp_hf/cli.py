@@ -81,6 +81,29 @@ def make_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=run_coreset, required=("dataset", "strategy", "keep", "output_dir"))
 
+    p = sub.add_parser(
+        "train",
+        help="train the target model on a selected folder or any dataset",
+        description="Unknown flags are transformers.TrainingArguments fields, e.g. --num_train_epochs 3 "
+        "--learning_rate 0.01 --per_device_train_batch_size 64 --seed 0.",
+    )
+    _add_data_args(p)
+    g = p.add_argument_group("target")
+    g.add_argument(
+        "--model",
+        metavar="NAME_OR_PATH",
+        help="vdcnn-9|vdcnn-17|vdcnn-29|vdcnn-49, bert-tiny|bert-mini|bert-small|bert-medium|bert-base (built from a "
+        "config), or a local path / Hub id of a pretrained sequence-classification model",
+    )
+    g.add_argument("--eval-dataset", metavar="PATH_OR_HUB_ID", help="default: the training dataset's source")
+    g.add_argument("--eval-split", default="test", help="split of the eval dataset (default: test)")
+    g.add_argument("--max-length", type=int, help="tokens (characters for VDCNN) per input")
+    g = p.add_argument_group("output")
+    g.add_argument("--output-dir", metavar="DIR", help="model, tokenizer, metrics and model card (must not exist)")
+    g.add_argument("--overwrite", action="store_true", help="replace --output-dir if it exists")
+    _add_common(p)
+    p.set_defaults(func=run_train, required=("dataset", "model", "output_dir"), accepts_extra=True)
+
     p = sub.add_parser("active-learn", help="active learning via proxy, in resumable rounds")
     _add_data_args(p)
     g = p.add_argument_group("active learning")
@@ -248,6 +271,50 @@ def run_select(args: argparse.Namespace) -> int:
     return 0
 
 
+def _training_args(extra: list[str]) -> dict[str, Any]:
+    """Parse TrainingArguments flags (``--num_train_epochs 3``) into a dict of the fields given."""
+    from transformers import HfArgumentParser, TrainingArguments
+
+    if not extra:
+        return {}
+    parser = HfArgumentParser(TrainingArguments)
+    try:
+        (parsed,) = parser.parse_args_into_dataclasses(args=[*extra, "--output_dir", "unused"])
+    except SystemExit:
+        raise ConfigError(f"bad TrainingArguments flags: {' '.join(extra)}") from None
+    given = {a.lstrip("-").split("=")[0].replace("-", "_") for a in extra if a.startswith("--")}
+    return {k: getattr(parsed, k) for k in given if hasattr(parsed, k)}
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from .data import load_pool
+    from .training import load_selection_config, train_target
+
+    training_args = _training_args(args.extra)
+    train = load_pool(args.dataset, args.split)
+    selection = load_selection_config(args.dataset) if Path(args.dataset).is_dir() else None
+    eval_source = args.eval_dataset  # default: where the training rows came from
+    if eval_source is None:
+        eval_source = selection.get("source", {}).get("dataset") if selection else args.dataset
+    eval_dataset = load_pool(eval_source, args.eval_split) if eval_source else None
+    metrics = train_target(
+        train,
+        args.model,
+        args.output_dir,
+        eval_dataset=eval_dataset,
+        text_column=args.text_column,
+        label_column=args.label_column,
+        training_args=training_args,
+        max_length=args.max_length,
+        selection_config=selection,
+        overwrite=args.overwrite,
+    )
+    accuracy = metrics.get("eval_accuracy")
+    shown = f", eval accuracy {accuracy:.4f}" if accuracy is not None else ""
+    print(f"Trained {args.model} on {train.num_rows} rows{shown} -> {args.output_dir}")
+    return 0
+
+
 def run_coreset(args: argparse.Namespace) -> int:
     args.budget, args.labeled_indices = args.keep, None
     return run_select(args)
@@ -317,7 +384,10 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv
     try:
         _apply_config_file(parser, argv)
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra and not getattr(args, "accepts_extra", False):
+            parser.parse_args(argv)  # reports the unknown flags the usual way
+        args.extra = extra
         if not getattr(args, "command", None):
             parser.print_help(sys.stderr)
             return 2

@@ -1,0 +1,310 @@
+"""Training the target on selected rows: `transformers.Trainer` (Accelerate underneath) for VDCNN, BERT-shaped models
+built from a config, or any local pretrained sequence-classification model.
+
+The run trains in ``OUTPUT_DIR.partial/`` (Trainer checkpoints; a rerun resumes from the last one) and writes the
+final model, tokenizer, metrics and model card to ``OUTPUT_DIR`` atomically at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .data import TextClassificationTask
+from .errors import ConfigError
+from .io import atomic_directory, write_json_atomic
+
+logger = logging.getLogger(__name__)
+
+VDCNN_MODELS = {"vdcnn-9": 9, "vdcnn-17": 17, "vdcnn-29": 29, "vdcnn-49": 49}
+# BERT shapes (layers, hidden, heads, intermediate), named like Turc et al.'s miniature BERTs
+BERT_SHAPES = {
+    "bert-tiny": (2, 128, 2, 512),
+    "bert-mini": (4, 256, 4, 1024),
+    "bert-small": (4, 512, 8, 2048),
+    "bert-medium": (8, 512, 8, 2048),
+    "bert-base": (12, 768, 12, 3072),
+}
+VDCNN_DEFAULTS = {
+    "learning_rate": 0.01,
+    "per_device_train_batch_size": 128,
+    "per_device_eval_batch_size": 256,
+    "num_train_epochs": 15,
+    "weight_decay": 1e-4,
+}
+BERT_DEFAULTS = {
+    "learning_rate": 5e-5,
+    "per_device_train_batch_size": 32,
+    "per_device_eval_batch_size": 128,
+    "num_train_epochs": 3,
+    "weight_decay": 0.01,
+    "warmup_steps": 0.1,  # a float below 1 is a fraction of the training steps
+}
+# A BERT built from a config starts from random weights: fine-tuning rates are far too small for it.
+BERT_FROM_CONFIG_DEFAULTS = {**BERT_DEFAULTS, "learning_rate": 5e-4, "num_train_epochs": 10}
+
+
+@dataclass
+class TargetModel:
+    model: Any
+    tokenizer: Any
+    kind: str  # "vdcnn" | "bert-config" | "pretrained"
+    defaults: dict[str, Any]
+    notes: list[str]
+    max_length: int
+
+
+def build_target(
+    name_or_path: str, task: TextClassificationTask, train_texts: list[str], max_length: int | None = None
+):
+    """The model and tokenizer for ``--model``: ``vdcnn-9|17|29|49``, ``bert-tiny|mini|small|medium|base`` (built
+    from a config, with a WordPiece tokenizer trained on ``train_texts`` when no pretrained one exists), or a local
+    path / Hub id of a pretrained sequence-classification model."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig
+
+    id2label = dict(enumerate(task.label_names))
+    label2id = {v: k for k, v in id2label.items()}
+    if name_or_path in VDCNN_MODELS:
+        from .models import VDCNNConfig, VDCNNForSequenceClassification, VDCNNTokenizer
+
+        length = max_length or 1014
+        config = VDCNNConfig(
+            depth=VDCNN_MODELS[name_or_path], num_labels=task.num_labels, id2label=id2label, label2id=label2id,
+            max_chars=length,
+        )  # fmt: skip
+        model = VDCNNForSequenceClassification(config)
+        return TargetModel(model, VDCNNTokenizer(model_max_length=length), "vdcnn", VDCNN_DEFAULTS, [], length)
+    if name_or_path in BERT_SHAPES:
+        layers, hidden, heads, intermediate = BERT_SHAPES[name_or_path]
+        length = max_length or 128
+        tokenizer = train_wordpiece(train_texts, vocab_size=8000, max_length=length)
+        config = BertConfig(
+            vocab_size=tokenizer.vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+            intermediate_size=intermediate, max_position_embeddings=max(512, length), num_labels=task.num_labels,
+            id2label=id2label, label2id=label2id, pad_token_id=tokenizer.pad_token_id,
+        )  # fmt: skip
+        model = AutoModelForSequenceClassification.from_config(config)
+        note = (
+            f"{name_or_path} was built from a config with random weights (no pretrained weights are available "
+            f"offline) and a WordPiece tokenizer ({tokenizer.vocab_size} tokens) trained on the training texts"
+        )
+        logger.warning(note)
+        return TargetModel(model, tokenizer, "bert-config", BERT_FROM_CONFIG_DEFAULTS, [note], length)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            name_or_path, num_labels=task.num_labels, id2label=id2label, label2id=label2id,
+            ignore_mismatched_sizes=True,
+        )  # fmt: skip
+    except (OSError, ValueError) as err:
+        raise ConfigError(
+            f"--model {name_or_path!r} is neither a built-in name ({', '.join([*VDCNN_MODELS, *BERT_SHAPES])}) nor a "
+            f"loadable pretrained model: {str(err).splitlines()[0]}"
+        ) from err
+    length = max_length or min(getattr(tokenizer, "model_max_length", 512) or 512, 512)
+    return TargetModel(model, tokenizer, "pretrained", BERT_DEFAULTS, [], length)
+
+
+def train_wordpiece(texts: list[str], vocab_size: int = 8000, max_length: int = 128):
+    """A lowercase WordPiece tokenizer (BERT's special tokens) trained on ``texts`` with the `tokenizers` library."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=special))
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
+    tok.decoder = decoders.WordPiece()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
+        mask_token="[MASK]", model_max_length=max_length,
+    )  # fmt: skip
+
+
+def _encode(dataset, target: TargetModel, task: TextClassificationTask):
+    labels = task.encode_labels(dataset)
+    keep = np.flatnonzero(labels >= 0)
+    if keep.size < len(labels):
+        logger.warning("%d rows without a label are left out", len(labels) - keep.size)
+        dataset, labels = dataset.select(keep), labels[keep]
+    texts = dataset.select_columns([task.text_column])
+
+    def tokenize(batch):
+        return target.tokenizer(
+            [t or "" for t in batch[task.text_column]], truncation=True, padding="max_length",
+            max_length=target.max_length,
+        )  # fmt: skip
+
+    encoded = texts.map(tokenize, batched=True, batch_size=1000, remove_columns=[task.text_column])
+    return encoded.add_column("labels", labels.tolist())
+
+
+def _compute_metrics(num_labels: int):
+    from .metrics import load
+
+    accuracy, macro_f1 = load("accuracy"), load("macro_f1")
+
+    def compute(eval_pred):
+        logits, references = eval_pred
+        logits = logits[0] if isinstance(logits, tuple) else logits
+        predictions = np.asarray(logits).argmax(-1)
+        out = accuracy.compute(predictions=predictions, references=references)
+        out.update(macro_f1.compute(predictions=predictions, references=references, labels=list(range(num_labels))))
+        return out
+
+    return compute
+
+
+def _vdcnn_optimizers(model, args, steps_per_epoch: int):
+    """The reference's schedule: SGD with momentum 0.9, weight decay 1e-4, the learning rate halved every 3 epochs."""
+    import torch
+
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=args.learning_rate, momentum=0.9, weight_decay=args.weight_decay
+    )
+    every = max(1, 3 * steps_per_epoch)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 ** (step // every))
+    return optimizer, scheduler
+
+
+def train_target(
+    train_dataset,
+    model: str,
+    output_dir: str | os.PathLike,
+    *,
+    eval_dataset=None,
+    text_column: str = "text",
+    label_column: str = "label",
+    training_args: dict[str, Any] | None = None,
+    max_length: int | None = None,
+    selection_config: dict[str, Any] | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Train ``model`` on ``train_dataset``, evaluate on ``eval_dataset``, save everything to ``output_dir``.
+
+    ``training_args`` are `transformers.TrainingArguments` fields; unset ones take the model's defaults (VDCNN: the
+    reference's SGD schedule, batch 128, 15 epochs; BERT: AdamW fine-tuning defaults). Returns the final metrics.
+    """
+    import torch
+    from transformers import Trainer, TrainingArguments
+
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not overwrite:
+        from .errors import OutputExistsError
+
+        raise OutputExistsError(f"output directory {output_dir} already exists; choose another or pass --overwrite")
+    task = TextClassificationTask.from_dataset(train_dataset, text_column, label_column)
+    texts = [t or "" for t in train_dataset.select_columns([text_column])[text_column]]
+    target = build_target(model, task, texts, max_length)
+    train_enc = _encode(train_dataset, target, task)
+    eval_enc = _encode(eval_dataset, target, task) if eval_dataset is not None else None
+
+    partial = output_dir.with_name(output_dir.name + ".partial")
+    given = dict(training_args or {})
+    values = {
+        **target.defaults,
+        "eval_strategy": "epoch" if eval_enc is not None else "no",
+        "save_strategy": "epoch",
+        "save_total_limit": 1,
+        "logging_strategy": "epoch",
+        "report_to": "none",
+        "use_cpu": not torch.cuda.is_available(),
+        **given,
+        "output_dir": str(partial),
+    }
+    args = TrainingArguments(**values)
+    optimizers = (None, None)
+    if target.kind == "vdcnn" and "optim" not in given:
+        world = max(1, args.world_size)
+        steps_per_epoch = math.ceil(len(train_enc) / (args.per_device_train_batch_size * world))
+        steps_per_epoch = math.ceil(steps_per_epoch / args.gradient_accumulation_steps)
+        optimizers = _vdcnn_optimizers(target.model, args, steps_per_epoch)
+    trainer = Trainer(
+        model=target.model,
+        args=args,
+        train_dataset=train_enc,
+        eval_dataset=eval_enc,
+        processing_class=target.tokenizer,
+        compute_metrics=_compute_metrics(task.num_labels),
+        optimizers=optimizers,
+    )
+    resume = _last_checkpoint(partial)
+    if resume:
+        logger.warning("resuming from %s", resume)
+    train_output = trainer.train(resume_from_checkpoint=resume)
+    metrics = {"train_" + k.removeprefix("train_"): v for k, v in train_output.metrics.items()}
+    if eval_enc is not None:
+        metrics.update(trainer.evaluate())
+    if trainer.is_world_process_zero():
+        with atomic_directory(output_dir, overwrite=overwrite) as tmp:
+            trainer.save_model(str(tmp))
+            (tmp / "training_args.bin").unlink(missing_ok=True)  # a pickle; the settings are in the card and JSON
+            write_json_atomic(tmp / "training_args.json", json.loads(args.to_json_string()))
+            write_json_atomic(tmp / "eval_results.json", {k: v for k, v in metrics.items() if k.startswith("eval_")})
+            write_json_atomic(tmp / "all_results.json", metrics)
+            if selection_config is not None:
+                write_json_atomic(tmp / "selection_config.json", selection_config)
+            (tmp / "README.md").write_text(_model_card(model, target, task, metrics, values, selection_config))
+        shutil.rmtree(partial, ignore_errors=True)
+    return metrics
+
+
+def _last_checkpoint(folder: Path) -> str | None:
+    if not folder.is_dir():
+        return None
+    checkpoints = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    return str(checkpoints[-1]) if checkpoints else None
+
+
+def _model_card(name, target, task, metrics, args, selection) -> str:
+    lines = [
+        "---",
+        "library_name: transformers",
+        "pipeline_tag: text-classification",
+        "tags:",
+        "- svp-hf",
+        "- selection-via-proxy",
+        "---",
+        "",
+        f"# {name} trained on rows selected by svp-hf",
+        "",
+    ]
+    if selection:
+        cfg = selection.get("config", {})
+        src = selection.get("source", {})
+        lines.append(
+            f"Trained on {selection.get('num_selected')} of {selection.get('pool_size')} rows of "
+            f"`{src.get('dataset', 'the pool')}` (split `{src.get('split')}`), chosen by the "
+            f"**{cfg.get('strategy')}** strategy with a **{cfg.get('proxy')}** proxy (Selection via Proxy); "
+            "`selection_config.json` beside this card records the selection."
+        )
+        if selection.get("command"):
+            lines += ["", "```bash", selection["command"], "```"]
+    lines += ["", f"Classes: {', '.join(task.label_names)}.", ""]
+    lines += [f"- {note}" for note in target.notes]
+    evals = {k: v for k, v in metrics.items() if k.startswith("eval_") and isinstance(v, (int, float))}
+    if evals:
+        lines += ["", "## Evaluation", "", "| metric | value |", "|---|---|"]
+        lines += [f"| {k.removeprefix('eval_')} | {v:.4f} |" for k, v in sorted(evals.items())]
+    shown = ("learning_rate", "num_train_epochs", "per_device_train_batch_size", "weight_decay", "seed")
+    lines += ["", "## Training", "", "| setting | value |", "|---|---|"]
+    lines += [f"| {k} | {args[k]} |" for k in shown if k in args]
+    return "\n".join(lines) + "\n"
+
+
+def load_selection_config(dataset_dir: str | os.PathLike) -> dict[str, Any] | None:
+    path = Path(dataset_dir) / "selection_config.json"
+    return json.loads(path.read_text()) if path.is_file() else None
