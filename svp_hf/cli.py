@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shlex
 import sys
 import time
@@ -309,10 +310,22 @@ def run_train(args: argparse.Namespace) -> int:
         selection_config=selection,
         overwrite=args.overwrite,
     )
+    _shutdown_distributed()
     accuracy = metrics.get("eval_accuracy")
     shown = f", eval accuracy {accuracy:.4f}" if accuracy is not None else ""
-    print(f"Trained {args.model} on {train.num_rows} rows{shown} -> {args.output_dir}")
+    if int(os.environ.get("RANK", "0")) == 0:
+        processes = f"{metrics['world_size']} process(es)"
+        print(f"Trained {args.model} on {train.num_rows} rows{shown} ({processes}) -> {args.output_dir}")
     return 0
+
+
+def _shutdown_distributed() -> None:
+    """Leave the process group cleanly: without it, gloo runs sometimes abort at exit after finishing their work."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def run_coreset(args: argparse.Namespace) -> int:

@@ -246,6 +246,7 @@ def train_target(
         logger.warning("resuming from %s", resume)
     train_output = trainer.train(resume_from_checkpoint=resume)
     metrics = {"train_" + k.removeprefix("train_"): v for k, v in train_output.metrics.items()}
+    metrics.update(train_global_step=train_output.global_step, world_size=args.world_size)
     if eval_enc is not None:
         metrics.update(trainer.evaluate())
     if trainer.is_world_process_zero():

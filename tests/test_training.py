@@ -73,3 +73,21 @@ def test_vdcnn_9_beats_chance_on_ag_news(ag_news_path, tmp_path):
                "--quiet")  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads((out / "eval_results.json").read_text())["eval_accuracy"] > 0.5
+
+
+def test_train_under_torchrun_with_two_processes(ag_news_path, tmp_path):
+    """Two real CPU processes (gloo): the data is sharded (half the optimizer steps), one output is saved."""
+    out = tmp_path / "ddp"
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517", "-m",
+         "svp_hf", "train", "--dataset", str(ag_news_path), "--split", "train[:1000]", "--eval-split", "test[:200]",
+         "--model", "bert-tiny", "--max-length", "64", "--num_train_epochs", "1", "--seed", "0",
+         "--output-dir", str(out), "--quiet"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((out / "all_results.json").read_text())
+    assert results["world_size"] == 2
+    assert results["train_global_step"] == 16  # ceil(1000 / (32 per process * 2 processes))
+    assert done.stdout.count("Trained bert-tiny") == 1  # only the main process reports
+    assert (out / "model.safetensors").exists() and not (tmp_path / "ddp.partial").exists()
