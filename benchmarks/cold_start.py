@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from svp_hf.io import write_json_atomic
+
 
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -73,8 +75,7 @@ def main(args: argparse.Namespace) -> list[dict]:
         rows.append(row)
         print(json.dumps(row), flush=True)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(rows, indent=1))
+        write_json_atomic(args.out, rows, indent=1)
     return rows
 
 

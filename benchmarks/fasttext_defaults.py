@@ -15,9 +15,10 @@ import argparse
 import itertools
 import json
 import time
-from pathlib import Path
 
 import numpy as np
+
+from svp_hf.io import write_json_atomic
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -60,8 +61,7 @@ def main(args: argparse.Namespace) -> list[dict]:
         ):
             run("fasttext", subset, seed, lr=lr, epochs=ep, bucket=bucket)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(rows, indent=1))
+        write_json_atomic(args.out, rows, indent=1)
     return rows
 
 

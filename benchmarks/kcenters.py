@@ -14,7 +14,8 @@ import argparse
 import json
 import subprocess
 import sys
-from pathlib import Path
+
+from svp_hf.io import write_json_atomic
 
 _CHILD = r"""
 import json, resource, sys, time
@@ -88,7 +89,7 @@ def main(args: argparse.Namespace) -> dict:
             f"dense {dense['seconds']}s / {dense['rss_above_inputs_mb']} MB, same picks: {results['same_picks']}"
         )
     if args.out:
-        Path(args.out).write_text(json.dumps(results, indent=2))
+        write_json_atomic(args.out, results)
     return results
 
 

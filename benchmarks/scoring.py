@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from svp_hf.io import write_json_atomic
+
 
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -132,8 +134,7 @@ def main(args: argparse.Namespace) -> dict:
     t = results["throughput"]
     print(f"fastText scoring throughput ratio (svp-hf / direct): {t['ratio']:.2f} on {t['rows']} rows")
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(results, indent=2))
+        write_json_atomic(args.out, results, indent=2)
     return results
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
+
+from svp_hf.io import write_json_atomic
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -74,8 +75,7 @@ def main(args: argparse.Namespace) -> list[dict]:
                 rows.append(measure(depth, length, variant, args.batch_size, args.steps))
                 print(json.dumps(rows[-1]), flush=True)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(rows, indent=1))
+        write_json_atomic(args.out, rows, indent=1)
     return rows
 
 

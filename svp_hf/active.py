@@ -31,7 +31,7 @@ from . import __version__
 from .config import SelectionConfig
 from .data import TextClassificationTask, check_budget, check_column, ensure_dataset, resolve_budget
 from .errors import BudgetError, ConfigError, LabelError, OutputExistsError
-from .io import atomic_directory, write_json_atomic
+from .io import atomic_directory, atomic_file, write_json_atomic
 from .proxies import Proxy, build_proxy
 from .selection import _with_oracle_labels, select
 from .strategies import Strategy
@@ -358,8 +358,10 @@ class ActiveLearner:
         )
         self.dir.mkdir(parents=True, exist_ok=True)
         name = f"round_{r:04d}"
-        _save_npz_atomic(self.dir / "state" / f"{name}.npz", indices=new.indices, labels=new.labels, rounds=new.rounds)
-        _save_npy_atomic(self.dir / "scores" / f"{name}.npy", query["scores"])
+        with atomic_file(self.dir / "state" / f"{name}.npz") as tmp:
+            np.savez(tmp, indices=new.indices, labels=new.labels, rounds=new.rounds)
+        with atomic_file(self.dir / "scores" / f"{name}.npy") as tmp:
+            np.save(tmp, query["scores"])
         write_json_atomic(
             self.dir / STATE_FILE, self._state_document(f"state/{name}.npz", new.records, pending=None)
         )  # the commit point: everything below is derived from it
@@ -392,9 +394,8 @@ class ActiveLearner:
         lines = "".join(json.dumps(r) + "\n" for r in state.records)
         rounds_file = self.dir / ROUNDS_FILE
         if not rounds_file.exists() or rounds_file.read_text() != lines:
-            tmp = rounds_file.with_name(f".{ROUNDS_FILE}.tmp")
-            tmp.write_text(lines)
-            os.replace(tmp, rounds_file)
+            with atomic_file(rounds_file) as tmp:
+                tmp.write_text(lines)
         labeled_dir = self.dir / "labeled"
         info = labeled_dir / "svp_state.json"
         if info.exists() and json.loads(info.read_text()).get("rounds") == state.completed_rounds:
@@ -427,23 +428,20 @@ class ActiveLearner:
         r = query["round"]
         name = f"round_{r:04d}"
         pending_dir = self.dir / "pending"
-        pending_dir.mkdir(parents=True, exist_ok=True)
         texts = self.pool.select(query["indices"])[self.config.text_column]
         rows = [
             {"svp_round": r, "svp_pool_index": int(i), "text": t, "label": ""} for i, t in zip(query["indices"], texts)
         ]
         jsonl = pending_dir / f"{name}.jsonl"
-        tmp = jsonl.with_name(f".{jsonl.name}.tmp")
-        tmp.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
-        os.replace(tmp, jsonl)
+        with atomic_file(jsonl) as tmp:
+            tmp.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
         csv_file = pending_dir / f"{name}.csv"
-        tmp = csv_file.with_name(f".{csv_file.name}.tmp")
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
+        with atomic_file(csv_file) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=["svp_round", "svp_pool_index", "text", "label"])
             writer.writeheader()
             writer.writerows(rows)
-        os.replace(tmp, csv_file)
-        _save_npz_atomic(pending_dir / f"{name}.npz", indices=query["indices"], scores=query["scores"])
+        with atomic_file(pending_dir / f"{name}.npz") as tmp:
+            np.savez(tmp, indices=query["indices"], scores=query["scores"])
         saved = json.loads((self.dir / STATE_FILE).read_text()) if (self.dir / STATE_FILE).exists() else {}
         pending = {"round": r, "files": [f"pending/{name}.jsonl", f"pending/{name}.csv"], "record": query["record"]}
         document = self._state_document(saved.get("state_file"), saved.get("records", []), pending)
@@ -530,25 +528,10 @@ def plot_learning_curve(records: list[dict[str, Any]], path: Path) -> Path | Non
         axes[1].set_ylabel("selection time (s): fit + score + rank")
         axes[1].set_title("selection time per round")
         fig.tight_layout()
-        tmp = path.with_name(f".{path.stem}.tmp.png")
-        fig.savefig(tmp, dpi=100)
+        with atomic_file(path) as tmp:
+            fig.savefig(tmp, dpi=100)
         plt.close(fig)
-        os.replace(tmp, path)
         return path
     except Exception as err:  # a plot must never cost the user a finished run
         logger.warning("could not plot the learning curve: %s", err)
         return None
-
-
-def _save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
-
-
-def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.npy")
-    np.save(tmp, array)
-    os.replace(tmp, path)

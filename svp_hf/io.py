@@ -49,20 +49,28 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterat
         raise
 
 
-def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
-    """Write JSON to ``path`` through a temporary file and a rename."""
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` (same suffix, parent folders created); on success it is renamed onto
+    ``path``, on error removed. Readers see the old file or the complete new one, never a partial write."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
-        os.chmod(tmp, 0o666 & ~_umask())
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=False, default=_json_default)
-            f.write("\n")
+        yield Path(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def write_json_atomic(path: str | os.PathLike, data: Any, indent: int = 2) -> None:
+    """Write JSON to ``path`` through a temporary file and a rename."""
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=indent, sort_keys=False, default=_json_default) + "\n")
 
 
 def _umask() -> int:

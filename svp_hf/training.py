@@ -12,13 +12,14 @@ import logging
 import math
 import os
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .data import TextClassificationTask
+from .data import TextClassificationTask, iter_text_batches
 from .errors import ConfigError
 from .io import atomic_directory, write_json_atomic
 
@@ -62,12 +63,10 @@ class TargetModel:
     max_length: int
 
 
-def build_target(
-    name_or_path: str, task: TextClassificationTask, train_texts: list[str], max_length: int | None = None
-):
+def build_target(name_or_path: str, task: TextClassificationTask, train_dataset, max_length: int | None = None):
     """The model and tokenizer for ``--model``: ``vdcnn-9|17|29|49``, ``bert-tiny|mini|small|medium|base`` (built
-    from a config, with a WordPiece tokenizer trained on ``train_texts`` when no pretrained one exists), or a local
-    path / Hub id of a pretrained sequence-classification model."""
+    from a config, with a WordPiece tokenizer trained on ``train_dataset``'s texts, streamed in Arrow batches, as no
+    pretrained one exists), or a local path / Hub id of a pretrained sequence-classification model."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig
 
     id2label = dict(enumerate(task.label_names))
@@ -85,7 +84,8 @@ def build_target(
     if name_or_path in BERT_SHAPES:
         layers, hidden, heads, intermediate = BERT_SHAPES[name_or_path]
         length = max_length or 128
-        tokenizer = train_wordpiece(train_texts, vocab_size=8000, max_length=length)
+        batches = (b.to_pylist() for b in iter_text_batches(train_dataset, task.text_column))
+        tokenizer = train_wordpiece(batches, vocab_size=8000, max_length=length)
         config = BertConfig(
             vocab_size=tokenizer.vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
             intermediate_size=intermediate, max_position_embeddings=max(512, length), num_labels=task.num_labels,
@@ -113,8 +113,9 @@ def build_target(
     return TargetModel(model, tokenizer, "pretrained", BERT_DEFAULTS, [], length)
 
 
-def train_wordpiece(texts: list[str], vocab_size: int = 8000, max_length: int = 128):
-    """A lowercase WordPiece tokenizer (BERT's special tokens) trained on ``texts`` with the `tokenizers` library."""
+def train_wordpiece(texts: Iterable[str] | Iterable[list[str]], vocab_size: int = 8000, max_length: int = 128):
+    """A lowercase WordPiece tokenizer (BERT's special tokens) trained with the `tokenizers` library on ``texts``
+    (strings, or batches of strings, streamed)."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -207,8 +208,7 @@ def train_target(
 
         raise OutputExistsError(f"output directory {output_dir} already exists; choose another or pass --overwrite")
     task = TextClassificationTask.from_dataset(train_dataset, text_column, label_column)
-    texts = [t or "" for t in train_dataset.select_columns([text_column])[text_column]]
-    target = build_target(model, task, texts, max_length)
+    target = build_target(model, task, train_dataset, max_length)
     train_enc = _encode(train_dataset, target, task)
     eval_enc = _encode(eval_dataset, target, task) if eval_dataset is not None else None
 
