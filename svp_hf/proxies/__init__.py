@@ -3,5 +3,16 @@
 from .base import PROXIES, Proxy, ProxyOutputs, build_proxy, register_proxy
 from .fasttext import FastTextProxy
 from .sklearn import TfidfProxy
+from .transformer import TransformerProxy, VDCNNProxy
 
-__all__ = ["PROXIES", "FastTextProxy", "Proxy", "ProxyOutputs", "TfidfProxy", "build_proxy", "register_proxy"]
+__all__ = [
+    "PROXIES",
+    "FastTextProxy",
+    "Proxy",
+    "ProxyOutputs",
+    "TfidfProxy",
+    "TransformerProxy",
+    "VDCNNProxy",
+    "build_proxy",
+    "register_proxy",
+]
