@@ -298,6 +298,12 @@ def main(argv: list[str] | None = None) -> dict:
         speedup = "      -" if method == "random" else f"{row['speedup']:6.1f}x"
         print(f"{method:9s}  {budget:5.0%}  {row['selection_s']:11.2f}  {speedup}  "
               f"{row['accuracy_mean']:.4f} ± {row['accuracy_std']:.4f}       {row['gap_points']:+.1f}")  # fmt: skip
+    for method in ("fasttext", "tfidf", "random"):
+        rows = [r for r in al["runs"] if r["method"] == method and "jaccard_added_vs_baseline" in r]
+        rho = [r["spearman_first_query"] for r in rows if "spearman_first_query" in r]
+        jac = np.mean([r["jaccard_added_vs_baseline"] for r in rows])
+        rho_text = f"Spearman vs baseline scores (first query) {np.mean(rho):.2f}, " if rho else ""
+        print(f"{method:9s}  {rho_text}Jaccard of added rows vs baseline {jac:.2f}")
     print(f"results: {out}")
     last = al["budgets"][-1]
     print(f"selection speed-up: {table[('fasttext', last)]['speedup']:.1f}x")
