@@ -117,6 +117,20 @@ def test_fasttext_retrains_in_a_fresh_process_and_matches(ag_small, tmp_path):
     np.testing.assert_array_equal(fresh.get_output_matrix(), proxy.model.get_output_matrix())
 
 
+def test_fasttext_trains_in_a_fresh_process_once_the_process_has_used_it(ag_small, monkeypatch):
+    import svp_hf.proxies.fasttext as ft
+
+    pool = ag_small.select(range(300))
+    first = FastTextProxy(seed=0, epochs=5).fit(ag_small).predict_proba(pool)
+    assert ft._PROCESS_USED
+    calls = []
+    real = ft._train_in_fresh_process
+    monkeypatch.setattr(ft, "_train_in_fresh_process", lambda *a: calls.append(a) or real(*a))
+    again = FastTextProxy(seed=0, epochs=5).fit(ag_small).predict_proba(pool)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(again, first)
+
+
 def test_fasttext_real_divergence_is_a_clear_error(ag_small):
     with pytest.raises(ProxyError, match="diverged.*lower the learning rate"):
         FastTextProxy(lr=1e4, epochs=5).fit(ag_small.select(range(300)))

@@ -5,11 +5,11 @@ Facts this module is built around (measured here, see README "fastText notes"):
 - ``predict(list, k=-1)`` returns every label per row, sorted by probability, with a +1e-5 floor on each
   probability. We map labels back to label-id order and remove the floor; the result matches
   ``softmax(sentence_vector @ output_matrix.T)`` to ~1e-7.
-- fastText has a process-state bug: after a model has been used (predict / sentence vectors), training another
-  model in the same process sometimes stops with ``RuntimeError: Encountered NaN`` even at small learning rates,
-  while the same training in a fresh process succeeds and gives bit-identical results to any successful
-  in-process run. So a NaN in-process is retried once in a fresh Python process; only a NaN there too is
-  treated as real divergence.
+- fastText has a process-state bug: after a model has been trained or used in a process, training another model
+  there sometimes stops with ``RuntimeError: Encountered NaN`` even at small learning rates, and (seen once in a
+  long test run) can also silently give a different model than the same training in a fresh process. So only the
+  first training in a process runs in it; every later one runs in a fresh Python process (a few hundred
+  milliseconds), which makes results independent of what the process did before. A NaN there is real divergence.
 - ``predict`` rejects strings containing ``\\n``: the preprocessing collapses all whitespace.
 """
 
@@ -158,6 +158,10 @@ class FastTextProxy(Proxy):
         return out
 
     def _train(self, fasttext, train_file: str, args: dict[str, Any], model_path: str):
+        global _PROCESS_USED
+        if _PROCESS_USED:
+            return _train_in_fresh_process(train_file, args, model_path)
+        _PROCESS_USED = True
         try:
             return fasttext.train_supervised(input=train_file, **args)
         except RuntimeError as err:
@@ -251,9 +255,15 @@ class FastTextProxy(Proxy):
 
 
 def _load_model(path: str):
+    global _PROCESS_USED
+    _PROCESS_USED = True
     fasttext = import_fasttext()
     with contextlib.redirect_stderr(io.StringIO()):  # load_model prints an obsolete warning
         return fasttext.load_model(path)
+
+
+# True once fastText has trained or loaded a model in this process: later trainings then run in a fresh process.
+_PROCESS_USED = False
 
 
 def _train_in_fresh_process(train_file: str, args: dict[str, Any], model_path: str):
