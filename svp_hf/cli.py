@@ -231,6 +231,7 @@ def run_select(args: argparse.Namespace) -> int:
 
     from .config import SelectionConfig
     from .data import load_pool
+    from .distributed import current, is_main_process
     from .selection import select
 
     config = SelectionConfig(
@@ -251,6 +252,7 @@ def run_select(args: argparse.Namespace) -> int:
 
         raise OutputExistsError(f"output directory {output} already exists; choose another or pass --overwrite")
     labeled = np.asarray(_read_indices(args.labeled_indices), dtype=np.int64) if args.labeled_indices else None
+    current()  # launched as several processes: form the process group now, or refuse before any work
     t0 = time.perf_counter()
     pool = load_pool(args.dataset, args.split)
     logger.info(
@@ -260,6 +262,9 @@ def run_select(args: argparse.Namespace) -> int:
     result.source = {**result.source, "dataset": str(args.dataset), "split": args.split}
     result.command = "svp-hf " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else None
     result.save_to_disk(output, overwrite=args.overwrite)
+    _shutdown_distributed()
+    if not is_main_process():
+        return 0
     t = result.timings
     print(
         f"{'Kept' if args.command == 'coreset' else 'Selected'} {len(result)} of {result.pool_size} rows "
@@ -321,11 +326,9 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _shutdown_distributed() -> None:
     """Leave the process group cleanly: without it, gloo runs sometimes abort at exit after finishing their work."""
-    import torch.distributed as dist
+    from .distributed import shutdown
 
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
+    shutdown()
 
 
 def run_coreset(args: argparse.Namespace) -> int:

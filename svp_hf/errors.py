@@ -70,3 +70,7 @@ class MissingDependencyError(SvpError, ImportError):
 
 class OutputExistsError(SvpError, FileExistsError):
     """The output directory already exists."""
+
+
+class DistributedError(SvpError, RuntimeError):
+    """Several processes were launched but cannot work together (no process group, or a peer failed)."""
