@@ -14,8 +14,8 @@ import numpy as np
 
 from . import __version__
 from .config import SelectionConfig
-from .distributed import current as current_distributed
 from .data import TextClassificationTask, check_column, empty_text_mask, ensure_dataset, resolve_budget
+from .distributed import current as current_distributed
 from .errors import ConfigError, EmptyPoolError
 from .io import atomic_directory, write_json_atomic
 from .proxies import Proxy, ProxyOutputs, build_proxy
