@@ -74,3 +74,7 @@ class OutputExistsError(SvpError, FileExistsError):
 
 class DistributedError(SvpError, RuntimeError):
     """Several processes were launched but cannot work together (no process group, or a peer failed)."""
+
+
+class HubError(SvpError, RuntimeError):
+    """An upload to the Hugging Face Hub failed (offline mode, network, permissions, a card the Hub rejects)."""

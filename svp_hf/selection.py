@@ -98,6 +98,13 @@ class SelectionResult:
             dist.on_main(lambda: self._write(path, overwrite), f"writing {path}")
         return path
 
+    def push_to_hub(self, repo_id: str, **kwargs: Any) -> str:
+        """Upload the selected rows (Parquet), a dataset card and ``selection_config.json`` to the dataset repository
+        ``repo_id``; ``local_dir=...`` writes exactly that upload to a folder instead. See `svp_hf.hub.push_to_hub`."""
+        from .hub import push_to_hub
+
+        return push_to_hub(self, repo_id, **kwargs)
+
     def _write(self, path: Path, overwrite: bool) -> None:
         from .cards import render_dataset_card
 

@@ -14,6 +14,7 @@ from ..errors import ConfigError, PoolExhaustedError
 from .base import Strategy, StrategyResult, register_strategy
 
 CHUNK_ELEMENTS = 1 << 22  # 16 MiB of float32 per distance block
+DIRECT = "donot_use_mm_for_euclid_dist"
 
 
 def _device(device: str | None):
@@ -90,9 +91,10 @@ def greedy_k_centers(
     m = stop - start
     xt = torch.as_tensor(np.ascontiguousarray(x[order], dtype=np.float32), device=dev).reshape(m, x.shape[1])
     min_d = torch.full((m,), float("inf"), device=dev)
-    # Distances are computed row by row (direct differences, not the |x|² - 2x·c + |c|² expansion through a BLAS
-    # matrix product, whose rounding depends on where a row sits in the matrix): a row's distance is then the same
-    # bits in one process or in any shard of several, and never suffers the expansion's cancellation.
+    # Distances come from direct differences (cdist without its matrix-product shortcut), not the |x|² - 2x·c + |c|²
+    # expansion through BLAS, whose rounding depends on where a row sits in the matrix: a row's distance is then the
+    # same bits in one process or in any shard of several, and never suffers the expansion's cancellation. One pick
+    # costs about what the matrix-vector product did; the initial centres cost more (no BLAS), see BENCHMARKS.md.
     if centers.size:
         step = max(1, chunk_elements // max(num_rows, 1))
         for lo in range(0, centers.size, step):
@@ -102,14 +104,11 @@ def greedy_k_centers(
             else:
                 c = torch.as_tensor(_center_rows(x, block, start, stop, dist), device=dev)
             if m:
-                d = torch.cdist(xt, c, compute_mode="donot_use_mm_for_euclid_dist")
+                d = torch.cdist(xt, c, compute_mode=DIRECT)
                 torch.minimum(min_d, d.min(dim=1).values, out=min_d)
         mine = centers[(centers >= start) & (centers < stop)]
         min_d[torch.as_tensor(np.searchsorted(keys, inverse[mine]), device=dev)] = 0.0
     taken = torch.as_tensor(blocked[start:stop][order], device=dev)  # rows that can no longer be picked
-    block_rows = max(1, chunk_elements // max(x.shape[1], 1))
-    diff = torch.empty((min(m, block_rows), x.shape[1]), device=dev)
-    d = torch.empty(m, device=dev)
 
     picked = np.empty(n, dtype=np.int64)  # pool rows
     picked_d = np.empty(n, dtype=np.float32)
@@ -135,11 +134,8 @@ def greedy_k_centers(
         picked_d[i] = np.inf if i < n_random else float(value)
         if local:
             taken[pos] = True
-        for lo in range(0, m, block_rows):
-            hi = min(m, lo + block_rows)
-            torch.sub(xt[lo:hi], c, out=diff[: hi - lo])
-            torch.linalg.vector_norm(diff[: hi - lo], dim=1, out=d[lo:hi])
-        torch.minimum(min_d, d, out=min_d)
+        if m:
+            torch.minimum(min_d, torch.cdist(xt, c[None], compute_mode=DIRECT)[:, 0], out=min_d)
     local_scores = np.empty(m, dtype=np.float32)
     local_scores[order] = min_d.cpu().numpy()
     scores = local_scores if dist is None else dist.gather_rows(local_scores, num_rows)
