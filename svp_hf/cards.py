@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 CITATION = """@inproceedings{coleman2020selection,
   title     = {Selection via Proxy: Efficient Data Selection for Deep Learning},
-  author    = {Coleman, Cody and Yeh, Christopher and Mussmann, Stephen and Mirzasoleiman, Baharan and Bailis, Peter and Liang, Percy and Leskovec, Jure and Zaharia, Matei},
+  author    = {Coleman, Cody and Yeh, Christopher and Mussmann, Stephen and Mirzasoleiman, Baharan and
+               Bailis, Peter and Liang, Percy and Leskovec, Jure and Zaharia, Matei},
   booktitle = {International Conference on Learning Representations (ICLR)},
   year      = {2020},
   url       = {https://arxiv.org/abs/1906.11829}

@@ -1,7 +1,7 @@
 """Publishing a selection on the Hugging Face Hub: the rows as Parquet, a dataset card and ``selection_config.json``.
 
     svp-hf push out/ag_news_entropy some-user/agnews-svp                  # upload
-    svp-hf push out/ag_news_entropy some-user/agnews-svp --local-dir hub  # write what would be uploaded, upload nothing
+    svp-hf push out/ag_news_entropy some-user/agnews-svp --local-dir hub  # write the upload, upload nothing
 
 The upload is one folder: ``data/train-NNNNN-of-NNNNN.parquet`` (the selected rows with their provenance columns),
 ``README.md`` (the dataset card, whose ``configs`` metadata points the Hub's loader and viewer at the data files),

@@ -91,8 +91,8 @@ def test_push_uploads_the_same_folder_it_would_write(selection_dir, tmp_path, mo
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     url = push_to_hub(selection_dir, "some-user/agnews-svp", private=True)
     assert url == "https://huggingface.co/datasets/some-user/agnews-svp"
-    assert calls[0] == "valid" and calls[1] == ("create_repo", "some-user/agnews-svp",
-                                                 {"repo_type": "dataset", "private": True, "exist_ok": True})  # fmt: skip
+    created = ("create_repo", "some-user/agnews-svp", {"repo_type": "dataset", "private": True, "exist_ok": True})
+    assert calls[0] == "valid" and calls[1] == created
     _, repo_id, repo_type, uploaded = calls[2]
     local = prepare_upload(selection_dir, tmp_path / "local")
     written = {str(p.relative_to(local)): p.read_bytes() for p in local.rglob("*") if p.is_file()}
@@ -108,7 +108,8 @@ def test_bad_repo_ids_and_offline_uploads_fail_before_any_work(ag_news_path, tmp
     assert done.returncode == 1 and "invalid repository id" in done.stderr and not (tmp_path / "x").exists()
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     done = svp("select", "--dataset", ag_news_path, "--split", "train[:300]", "--proxy", "tfidf", "--strategy",
-               "entropy", "--budget", "30", "--output-dir", tmp_path / "out", "--push-to-hub", "u/r", env=env)  # fmt: skip
+               "entropy", "--budget", "30", "--output-dir", tmp_path / "out", "--push-to-hub", "u/r",
+               env=env)  # fmt: skip
     assert done.returncode == 1 and "HF_HUB_OFFLINE is set" in done.stderr and "--local-dir" in done.stderr
     assert not (tmp_path / "out").exists()  # refused before selecting anything
     done = svp("push", tmp_path, "u/r", "--local-dir", tmp_path / "y")
