@@ -2,6 +2,16 @@
 
 from .base import PROXIES, Proxy, ProxyOutputs, build_proxy, register_proxy
 from .fasttext import FastTextProxy
+from .precomputed import PrecomputedProxy
 from .sklearn import TfidfProxy
 
-__all__ = ["PROXIES", "FastTextProxy", "Proxy", "ProxyOutputs", "TfidfProxy", "build_proxy", "register_proxy"]
+__all__ = [
+    "PROXIES",
+    "FastTextProxy",
+    "PrecomputedProxy",
+    "Proxy",
+    "ProxyOutputs",
+    "TfidfProxy",
+    "build_proxy",
+    "register_proxy",
+]
