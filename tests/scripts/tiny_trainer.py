@@ -62,7 +62,8 @@ if __name__ == "__main__":
 
     trainer, enc = run(sys.argv[1], sys.argv[2], lambda ds: [ForgettingEventsCallback(ds)])
     if trainer.is_world_process_zero():
-        json.dump({"final_predictions": predict_all(trainer.model, enc).tolist(),
-                   "index": enc[:]["svp_pool_index"], "world_size": trainer.args.world_size},
-                  open(f"{sys.argv[2]}/check.json", "w"))  # fmt: skip
+        check = {"final_predictions": predict_all(trainer.model, enc).tolist(), "index": enc[:]["svp_pool_index"],
+                 "world_size": trainer.args.world_size}  # fmt: skip
+        with open(f"{sys.argv[2]}/check.json", "w") as f:
+            json.dump(check, f)
     shutdown()
