@@ -1,9 +1,13 @@
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-import svp_hf.models  # noqa: F401  (registers VDCNN with the Auto classes)
+import svp_hf  # noqa: F401  (registers VDCNN with the Auto classes)
 from svp_hf.models import VDCNNConfig, VDCNNForSequenceClassification, VDCNNTokenizer
 from svp_hf.models.vdcnn.modeling_vdcnn import kmax_pooling
 
@@ -34,6 +38,44 @@ def test_auto_classes_and_parameter_counts(depth, blocks):
     embedding = 69 * 16
     fc = 512 * 8 * 2048 + 2048 + 2048 * 2048 + 2048 + 2048 * 4 + 4
     assert n == embedding + conv_params(blocks) + fc
+
+
+AUTO = "from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer\n"
+AFTER_IMPORT = {  # whatever the user imported first, `import svp_hf` is all it takes
+    "svp_hf first": "import svp_hf\n" + AUTO,
+    "transformers first": AUTO + "import svp_hf\n",
+    "PreTrainedModel mid-way": "import svp_hf\nfrom transformers import BertModel\n" + AUTO,
+}
+
+
+@pytest.mark.parametrize("order", list(AFTER_IMPORT))
+def test_import_svp_hf_registers_auto_classes_in_any_import_order(order, tmp_path):
+    script = AFTER_IMPORT[order] + textwrap.dedent(f"""
+        import sys
+        model = AutoModelForSequenceClassification.from_config(AutoConfig.for_model("vdcnn", depth=9, num_labels=4))
+        model.save_pretrained({str(tmp_path)!r})
+        from svp_hf.models import VDCNNTokenizer
+        VDCNNTokenizer().save_pretrained({str(tmp_path)!r})
+        tokenizer = AutoTokenizer.from_pretrained({str(tmp_path)!r})
+        again = AutoModelForSequenceClassification.from_pretrained({str(tmp_path)!r})
+        print(type(model).__name__, type(tokenizer).__name__, type(again).__name__)
+        """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-3:] == [
+        "VDCNNForSequenceClassification",
+        "VDCNNTokenizer",
+        "VDCNNForSequenceClassification",
+    ]
+
+
+def test_import_svp_hf_does_not_import_transformers():
+    script = (
+        "import sys, svp_hf; print(sorted(m for m in sys.modules if m.split('.')[0] in ('transformers', 'torch')))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
 
 
 def test_bad_config_values_are_rejected():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from transformers import PreTrainedTokenizer
+from transformers.tokenization_python import PreTrainedTokenizer
 
 # 26 letters, 10 digits, space and 30 punctuation marks (67 symbols), after the alphabet of Zhang et al. (2015)
 ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789 -,;.!?:'\"/\\|_@#$%&*~+=<>()[]{}"
