@@ -366,6 +366,7 @@ def run_coreset(args: argparse.Namespace) -> int:
 def run_active_learn(args: argparse.Namespace) -> int:
     from .active import ActiveLearner, ActiveLearningConfig
     from .data import load_pool
+    from .distributed import current, is_main_process
 
     config = ActiveLearningConfig(
         proxy=args.proxy,
@@ -387,6 +388,7 @@ def run_active_learn(args: argparse.Namespace) -> int:
         from .hub import check_repo_id
 
         check_repo_id(args.push_to_hub)
+    current()  # launched as several processes: form the process group now, or refuse before any work
     pool = load_pool(args.dataset, args.split)
     eval_dataset = load_pool(args.dataset, args.eval_split) if args.eval_split else None
     learner = ActiveLearner(
@@ -412,7 +414,12 @@ def run_active_learn(args: argparse.Namespace) -> int:
     if args.push_to_hub and state.completed_rounds >= len(learner.plan):
         from .hub import push_to_hub
 
-        print(f"Pushed to {push_to_hub(out, args.push_to_hub)}")
+        url = push_to_hub(out, args.push_to_hub)
+        if is_main_process():
+            print(f"Pushed to {url}")
+    _shutdown_distributed()
+    if not is_main_process():
+        return 0
     total = len(learner.plan)
     status = "finished" if state.completed_rounds >= total else f"stopped after round {state.completed_rounds - 1}"
     last = state.records[-1] if state.records else {}

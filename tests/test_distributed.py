@@ -102,3 +102,18 @@ def test_several_processes_without_a_process_group_are_refused(ag_news_path, tmp
     done = svp(*args, env=lonely)  # rank 1 never comes
     assert done.returncode == 1 and "could not form a process group" in done.stderr, done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_active_learning_under_torchrun_matches_one_process(ag_news_path, tmp_path):
+    args = ["active-learn", "--dataset", ag_news_path, "--split", "train[:1501]", "--proxy", "tfidf", "--strategy",
+            "margin", "--initial", "50", "--budgets", "100,150", "--seed", "0", "--quiet"]  # fmt: skip
+    one = svp(*args, "--output-dir", tmp_path / "one")
+    assert one.returncode == 0, one.stderr
+    two = torchrun("-m", "svp_hf", *args, "--output-dir", tmp_path / "two", port=29617)
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert two.stdout.count("Active learning finished") == 1
+    a, b = datasets.load_from_disk(tmp_path / "one/labeled"), datasets.load_from_disk(tmp_path / "two/labeled")
+    assert a[:]["svp_pool_index"] == b[:]["svp_pool_index"] and a[:]["svp_round"] == b[:]["svp_round"]
+    for r in range(1, 3):
+        name = f"scores/round_{r:04d}.npy"
+        np.testing.assert_array_equal(np.load(tmp_path / "one" / name), np.load(tmp_path / "two" / name))
