@@ -29,6 +29,14 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None = None) -
     return parser.parse_args(argv)
 
 
+def json_object(value: str) -> dict[str, Any]:
+    """argparse type for mapping flags (``--proxy-kwargs '{"epochs": 5}'``); YAML gives mappings directly."""
+    parsed = json.loads(value)
+    if not isinstance(parsed, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {value!r}")
+    return parsed
+
+
 def is_main() -> bool:
     return int(os.environ.get("RANK", "0") or 0) == 0
 
