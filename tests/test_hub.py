@@ -148,3 +148,15 @@ def test_real_upload(selection_dir):
     url = push_to_hub(selection_dir, os.environ["SVP_HF_TEST_REPO"], private=True)
     loaded = datasets.load_dataset(os.environ["SVP_HF_TEST_REPO"], split="train")
     assert url.endswith(os.environ["SVP_HF_TEST_REPO"]) and loaded.num_rows == 150
+
+
+def test_example_cards_in_model_cards_parse():
+    from pathlib import Path
+
+    from huggingface_hub import ModelCard
+
+    folder = Path(__file__).resolve().parents[1] / "model_cards"
+    hub = DatasetCard.load(folder / "dataset_card_ag_news_entropy_hub.md")
+    assert {"svp-hf", "strategy:entropy", "proxy:fasttext"} <= set(hub.data.tags) and hub.data.configs
+    model = ModelCard.load(folder / "model_card_selection_provenance.md")
+    assert "strategy:forgetting_events" in model.data.tags and model.data.datasets
