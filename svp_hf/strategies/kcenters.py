@@ -91,11 +91,10 @@ def greedy_k_centers(
     m = stop - start
     xt = torch.as_tensor(np.ascontiguousarray(x[order], dtype=np.float32), device=dev).reshape(m, x.shape[1])
     min_d = torch.full((m,), float("inf"), device=dev)
-    sq = (xt * xt).sum(dim=1) if centers.size else None
     # Distances come from direct differences (cdist without its matrix-product shortcut), not the |x|² - 2x·c + |c|²
     # expansion through BLAS, whose rounding depends on where a row sits in the matrix: a row's distance is then the
     # same bits in one process or in any shard of several, and never suffers the expansion's cancellation. One pick
-    # costs about what the matrix-vector product did; the initial centres use the BLAS product to find candidates.
+    # costs about what the matrix-vector product did; the initial centres cost more (no BLAS), see BENCHMARKS.md.
     if centers.size:
         step = max(1, chunk_elements // max(num_rows, 1))
         for lo in range(0, centers.size, step):
@@ -105,7 +104,8 @@ def greedy_k_centers(
             else:
                 c = torch.as_tensor(_center_rows(x, block, start, stop, dist), device=dev)
             if m:
-                torch.minimum(min_d, _nearest_center_distance(xt, sq, c), out=min_d)
+                d = torch.cdist(xt, c, compute_mode=DIRECT)
+                torch.minimum(min_d, d.min(dim=1).values, out=min_d)
         mine = centers[(centers >= start) & (centers < stop)]
         min_d[torch.as_tensor(np.searchsorted(keys, inverse[mine]), device=dev)] = 0.0
     taken = torch.as_tensor(blocked[start:stop][order], device=dev)  # rows that can no longer be picked
@@ -141,23 +141,6 @@ def greedy_k_centers(
     scores = local_scores if dist is None else dist.gather_rows(local_scores, num_rows)
     scores[picked] = picked_d
     return picked, scores.astype(np.float32)
-
-
-def _nearest_center_distance(xt, sq, c):
-    """Each row's exact distance to its nearest centre in ``c``, at BLAS speed: the matrix-product expansion finds, per
-    row, the centres within its rounding error of the nearest (almost always one), and only those pairs get the
-    direct, row-local distance. Any centre that can be the nearest is among the candidates whatever the rounding, so
-    the result is the same bits wherever the row sits (one process or a shard of several)."""
-    import torch
-
-    csq = (c * c).sum(dim=1)
-    approx = (xt @ c.T).mul_(-2.0).add_(sq[:, None]).add_(csq[None, :])
-    # |error| of each expanded value <= ~(D + 2) * eps * (|x|² + |c|²); twice that, doubled again for safety
-    tol = (sq + csq.max()) * (4 * (xt.shape[1] + 2) * torch.finfo(torch.float32).eps)
-    rows, cols = (approx <= (approx.min(dim=1).values + tol)[:, None]).nonzero(as_tuple=True)
-    exact = torch.linalg.vector_norm(xt[rows] - c[cols], dim=1)
-    out = torch.full((xt.shape[0],), float("inf"), device=xt.device)
-    return out.scatter_reduce_(0, rows, exact, reduce="amin")
 
 
 def _center_rows(x: np.ndarray, block: np.ndarray, start: int, stop: int, dist) -> np.ndarray:
