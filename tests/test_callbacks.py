@@ -73,6 +73,7 @@ def test_forgetting_callback_needs_a_stable_index(ag_news_path):
         ForgettingEventsCallback(rows.remove_columns(["svp_pool_index"]).add_column("svp_pool_index", [0] * 240))
 
 
+@pytest.mark.slow  # ~25 s; recipes' smoke test runs the callback under two processes too
 def test_forgetting_events_under_two_processes(ag_news_path, tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29621",

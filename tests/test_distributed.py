@@ -104,6 +104,7 @@ def test_several_processes_without_a_process_group_are_refused(ag_news_path, tmp
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_active_learning_under_torchrun_matches_one_process(ag_news_path, tmp_path):
     args = ["active-learn", "--dataset", ag_news_path, "--split", "train[:1501]", "--proxy", "tfidf", "--strategy",
             "margin", "--initial", "50", "--budgets", "100,150", "--seed", "0", "--quiet"]  # fmt: skip
