@@ -202,10 +202,11 @@ def select(
             train, train_task = _with_oracle_labels(train, labels[~empty[labeled]], task)
         observe = "forgetting" in strategy.requires
         t0 = time.perf_counter()
+        fit = lambda: proxy.fit(train, train_task, observe=pool if observe else None, unlabeled=pool)  # noqa: E731
         if dist is None:
-            proxy.fit(train, train_task, observe=pool if observe else None)
+            fit()
         else:  # fitted once, on the main process, and sent to the others: one model, whatever its determinism
-            dist.on_main(lambda: proxy.fit(train, train_task, observe=pool if observe else None), "fitting the proxy")
+            dist.on_main(fit, "fitting the proxy")
             proxy = dist.broadcast_proxy(proxy)
         timings["proxy_fit"] = time.perf_counter() - t0
         t0 = time.perf_counter()

@@ -148,3 +148,29 @@ def test_loss_goes_down_and_beats_chance_on_real_ag_news(ag_train):
         predictions = model(**test_enc).logits.argmax(-1)
     accuracy = (predictions == torch.tensor(list(held_out["label"]))).float().mean().item()
     assert accuracy > 0.45  # chance is 0.25
+
+
+def test_vectorised_encoding_matches_the_tokenizer(ag_train):
+    tokenizer = VDCNNTokenizer()
+    texts = [
+        *ag_train.select(range(300))["text"],
+        "",
+        "Ünïcode café ΣΑΣ “quotes” 😀 İstanbul",
+        "a\nb\tc\rd",
+        "x" * 3000,
+    ]
+    fast = tokenizer.encode_batch(texts, 256)
+    slow = tokenizer(texts, padding="max_length", truncation=True, max_length=256)
+    np.testing.assert_array_equal(fast["input_ids"], np.array(slow["input_ids"]))
+    np.testing.assert_array_equal(fast["attention_mask"], np.array(slow["attention_mask"]))
+    assert tokenizer.encode_batch([None], 8)["input_ids"].tolist() == [[0] * 8]
+
+
+def test_wordpiece_vocabulary_is_deterministic(ag_train):
+    from svp_hf.training import train_wordpiece
+
+    texts = list(ag_train.select(range(2000))["text"])
+    a, b = train_wordpiece(texts, vocab_size=3000), train_wordpiece([texts[:1000], texts[1000:]], vocab_size=3000)
+    assert a.get_vocab() == b.get_vocab() and a.vocab_size == 3000
+    tokens = a.tokenize("Reuters reported unprecedented profits")
+    assert "[UNK]" not in tokens and tokens[0] == "reuters"

@@ -4,6 +4,7 @@ from .base import PROXIES, Proxy, ProxyOutputs, build_proxy, register_proxy
 from .fasttext import FastTextProxy
 from .precomputed import PrecomputedProxy
 from .sklearn import TfidfProxy
+from .transformer import TransformerProxy, VDCNNProxy
 
 __all__ = [
     "PROXIES",
@@ -12,6 +13,8 @@ __all__ = [
     "Proxy",
     "ProxyOutputs",
     "TfidfProxy",
+    "TransformerProxy",
+    "VDCNNProxy",
     "build_proxy",
     "register_proxy",
 ]
