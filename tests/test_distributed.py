@@ -41,14 +41,19 @@ def test_shards_are_contiguous_uneven_and_cover_the_pool_once():
         pytest.param("tfidf", "kcenters", 1001, 29612, marks=pytest.mark.slow),
         pytest.param("tfidf", "forgetting_events", 3001, 29613, marks=pytest.mark.slow),
         pytest.param("fasttext", "kcenters", 15183, 29616, marks=pytest.mark.slow),
+        pytest.param("transformer", "entropy", 2001, 29618, marks=pytest.mark.slow),
+        pytest.param("transformer", "kcenters", 2001, 29619, marks=pytest.mark.slow),
     ],
 )
 def test_select_under_torchrun_matches_one_process(ag_news_path, tmp_path, proxy, strategy, rows, port):
     args = ["select", "--dataset", ag_news_path, "--split", f"train[:{rows}]", "--proxy", proxy, "--strategy",
             strategy, "--budget", "0.1", "--seed", "0", "--quiet"]  # fmt: skip
-    if proxy == "fasttext":
-        args += ["--proxy-kwargs", '{"epochs": 5}']
-    one = svp(*args, "--output-dir", tmp_path / "one")
+    if proxy in ("fasttext", "transformer"):
+        args += ["--proxy-kwargs", '{"epochs": 5}' if proxy == "fasttext" else '{"epochs": 2}']
+    # torchrun runs each process with OMP_NUM_THREADS=1; the transformer proxy's training (torch) depends on the
+    # thread count, so the single process gets the same one (with 2 threads its model differs; see the report)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"} if proxy == "transformer" else None
+    one = svp(*args, "--output-dir", tmp_path / "one", env=env)
     assert one.returncode == 0, one.stderr
     two = torchrun("-m", "svp_hf", *args, "--output-dir", tmp_path / "two", port=port)
     assert two.returncode == 0, two.stderr[-3000:]
