@@ -261,7 +261,7 @@ class ActiveLearner:
         while state.completed_rounds < len(self.plan) and (max_rounds is None or done < max_rounds):
             query = self._query(state)
             if self.oracle == "human":
-                self._export(query)
+                _on_main(lambda q=query: self._export(q), "writing the pending round")
                 logger.info(
                     "round %d: %d rows to label in %s; fill the label column and rerun with --labels FILE",
                     query["round"], len(query["indices"]), self.dir / "pending",
@@ -274,7 +274,7 @@ class ActiveLearner:
             state = self._commit(state, query, labels)
             done += 1
         if state.completed_rounds >= len(self.plan):
-            plot_learning_curve(state.records, self.dir / "learning_curve.png")
+            _on_main(lambda: plot_learning_curve(state.records, self.dir / "learning_curve.png"), "plotting")
         return state
 
     def _query(self, state: ActiveLearningState) -> dict[str, Any]:
@@ -356,18 +356,22 @@ class ActiveLearner:
             rounds=np.concatenate([state.rounds, np.full(len(query["indices"]), r, np.int32)]),
             records=[*state.records, {**query["record"], "class_counts": self._class_counts(state, labels)}],
         )
-        self.dir.mkdir(parents=True, exist_ok=True)
         name = f"round_{r:04d}"
-        with atomic_file(self.dir / "state" / f"{name}.npz") as tmp:
-            np.savez(tmp, indices=new.indices, labels=new.labels, rounds=new.rounds)
-        with atomic_file(self.dir / "scores" / f"{name}.npy") as tmp:
-            np.save(tmp, query["scores"])
-        write_json_atomic(
-            self.dir / STATE_FILE, self._state_document(f"state/{name}.npz", new.records, pending=None)
-        )  # the commit point: everything below is derived from it
-        self._write_derived(new)
-        for stale in (self.dir / "pending").glob(f"{name}.*"):
-            stale.unlink()
+
+        def write():
+            self.dir.mkdir(parents=True, exist_ok=True)
+            with atomic_file(self.dir / "state" / f"{name}.npz") as tmp:
+                np.savez(tmp, indices=new.indices, labels=new.labels, rounds=new.rounds)
+            with atomic_file(self.dir / "scores" / f"{name}.npy") as tmp:
+                np.save(tmp, query["scores"])
+            write_json_atomic(
+                self.dir / STATE_FILE, self._state_document(f"state/{name}.npz", new.records, pending=None)
+            )  # the commit point: everything below is derived from it
+            self._write_derived_files(new)
+            for stale in (self.dir / "pending").glob(f"{name}.*"):
+                stale.unlink()
+
+        _on_main(write, f"committing round {r}")
         return new
 
     def _state_document(self, state_file: str | None, records: list, pending: dict | None) -> dict[str, Any]:
@@ -389,6 +393,9 @@ class ActiveLearner:
         return {name: int(c) for name, c in zip(self.task.label_names, counts)}
 
     def _write_derived(self, state: ActiveLearningState) -> None:
+        _on_main(lambda: self._write_derived_files(state), f"writing {self.dir}")
+
+    def _write_derived_files(self, state: ActiveLearningState) -> None:
         if not state.records:
             return
         lines = "".join(json.dumps(r) + "\n" for r in state.records)
@@ -498,6 +505,14 @@ class ActiveLearner:
         if missing:
             raise LabelError(f"{path}: {len(missing)} queried rows have no label, e.g. pool indices {missing[:5]}")
         return np.array([got[int(i)] for i in indices], dtype=np.int64)
+
+
+def _on_main(fn, what: str):
+    """Run a disk write once: on the main process when several run (`select` inside works across them), else here."""
+    from .distributed import current
+
+    dist = current()
+    return fn() if dist is None else dist.on_main(fn, what)
 
 
 def plot_learning_curve(records: list[dict[str, Any]], path: Path) -> Path | None:

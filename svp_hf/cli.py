@@ -105,6 +105,21 @@ def make_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.set_defaults(func=run_train, required=("dataset", "model", "output_dir"), accepts_extra=True)
 
+    p = sub.add_parser(
+        "push",
+        help="upload a selection folder to the Hugging Face Hub (or write what would be uploaded)",
+        description="Uploads DIR (a select / coreset output, or an active-learning folder) to the dataset repository "
+        "REPO_ID: the rows as Parquet under data/, README.md (a dataset card) and selection_config.json.",
+    )
+    p.add_argument("dir", metavar="DIR", help="a folder written by svp-hf select, coreset or active-learn")
+    p.add_argument("repo_id", metavar="REPO_ID", help="dataset repository, e.g. some-user/agnews-svp")
+    p.add_argument("--local-dir", metavar="OUT", help="write exactly what would be uploaded to OUT; upload nothing")
+    p.add_argument("--private", action="store_true", default=None, help="create the repository as private")
+    p.add_argument("--revision", help="branch to upload to (default: main)")
+    p.add_argument("--overwrite", action="store_true", help="replace --local-dir if it exists")
+    _add_common(p)
+    p.set_defaults(func=run_push, required=("dir", "repo_id"))
+
     p = sub.add_parser("active-learn", help="active learning via proxy, in resumable rounds")
     _add_data_args(p)
     g = p.add_argument_group("active learning")
@@ -135,6 +150,7 @@ def make_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-rounds", type=int, help="stop after this many rounds (rerun to continue)")
     g = p.add_argument_group("output")
     g.add_argument("--output-dir", metavar="DIR", help="state folder; rerunning on it resumes")
+    g.add_argument("--push-to-hub", metavar="REPO_ID", help="upload the labeled rows with a card when the run ends")
     _add_common(p)
     p.set_defaults(func=run_active_learn, required=("dataset", "strategy", "output_dir"))
     return parser
@@ -152,6 +168,7 @@ def _add_selection_args(p: argparse.ArgumentParser, title: str, strategies: str,
     g = p.add_argument_group("output")
     g.add_argument("--output-dir", metavar="DIR", help="where the rows are written (must not exist)")
     g.add_argument("--overwrite", action="store_true", help="replace --output-dir if it exists")
+    g.add_argument("--push-to-hub", metavar="REPO_ID", help="also upload the result (svp-hf push DIR REPO_ID)")
     _add_common(p)
     return group
 
@@ -231,6 +248,7 @@ def run_select(args: argparse.Namespace) -> int:
 
     from .config import SelectionConfig
     from .data import load_pool
+    from .distributed import current, is_main_process
     from .selection import select
 
     config = SelectionConfig(
@@ -251,6 +269,11 @@ def run_select(args: argparse.Namespace) -> int:
 
         raise OutputExistsError(f"output directory {output} already exists; choose another or pass --overwrite")
     labeled = np.asarray(_read_indices(args.labeled_indices), dtype=np.int64) if args.labeled_indices else None
+    if args.push_to_hub:
+        from .hub import check_repo_id
+
+        check_repo_id(args.push_to_hub)
+    current()  # launched as several processes: form the process group now, or refuse before any work
     t0 = time.perf_counter()
     pool = load_pool(args.dataset, args.split)
     logger.info(
@@ -260,6 +283,15 @@ def run_select(args: argparse.Namespace) -> int:
     result.source = {**result.source, "dataset": str(args.dataset), "split": args.split}
     result.command = "svp-hf " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else None
     result.save_to_disk(output, overwrite=args.overwrite)
+    if args.push_to_hub:
+        from .hub import push_to_hub
+
+        url = push_to_hub(output, args.push_to_hub)
+        if is_main_process():
+            print(f"Pushed to {url}")
+    _shutdown_distributed()
+    if not is_main_process():
+        return 0
     t = result.timings
     print(
         f"{'Kept' if args.command == 'coreset' else 'Selected'} {len(result)} of {result.pool_size} rows "
@@ -321,11 +353,9 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _shutdown_distributed() -> None:
     """Leave the process group cleanly: without it, gloo runs sometimes abort at exit after finishing their work."""
-    import torch.distributed as dist
+    from .distributed import shutdown
 
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
+    shutdown()
 
 
 def run_coreset(args: argparse.Namespace) -> int:
@@ -336,6 +366,7 @@ def run_coreset(args: argparse.Namespace) -> int:
 def run_active_learn(args: argparse.Namespace) -> int:
     from .active import ActiveLearner, ActiveLearningConfig
     from .data import load_pool
+    from .distributed import current, is_main_process
 
     config = ActiveLearningConfig(
         proxy=args.proxy,
@@ -353,6 +384,11 @@ def run_active_learn(args: argparse.Namespace) -> int:
         stratified=args.stratified,
         label_names=[n.strip() for n in args.label_names.split(",")] if args.label_names else None,
     )
+    if args.push_to_hub:
+        from .hub import check_repo_id
+
+        check_repo_id(args.push_to_hub)
+    current()  # launched as several processes: form the process group now, or refuse before any work
     pool = load_pool(args.dataset, args.split)
     eval_dataset = load_pool(args.dataset, args.eval_split) if args.eval_split else None
     learner = ActiveLearner(
@@ -375,6 +411,15 @@ def run_active_learn(args: argparse.Namespace) -> int:
             f"(or {out / pending['files'][0]}), then rerun this command with --labels FILE"
         )
         return 0
+    if args.push_to_hub and state.completed_rounds >= len(learner.plan):
+        from .hub import push_to_hub
+
+        url = push_to_hub(out, args.push_to_hub)
+        if is_main_process():
+            print(f"Pushed to {url}")
+    _shutdown_distributed()
+    if not is_main_process():
+        return 0
     total = len(learner.plan)
     status = "finished" if state.completed_rounds >= total else f"stopped after round {state.completed_rounds - 1}"
     last = state.records[-1] if state.records else {}
@@ -388,6 +433,19 @@ def run_active_learn(args: argparse.Namespace) -> int:
         f"Selection time {fit + score + rank:.2f}s (proxy fit {fit:.2f}s, scoring {score:.2f}s, ranking {rank:.3f}s); "
         f"per-round records in {out / 'rounds.jsonl'}"
     )
+    return 0
+
+
+def run_push(args: argparse.Namespace) -> int:
+    from .hub import push_to_hub
+
+    where = push_to_hub(args.dir, args.repo_id, local_dir=args.local_dir, private=args.private,
+                        revision=args.revision, overwrite=args.overwrite)  # fmt: skip
+    if args.local_dir:
+        files = sorted(str(p.relative_to(where)) for p in Path(where).rglob("*") if p.is_file())
+        print(f"Wrote what would be uploaded to {args.repo_id} to {where} (nothing uploaded): {', '.join(files)}")
+    else:
+        print(f"Pushed {args.dir} to {where}")
     return 0
 
 

@@ -70,3 +70,11 @@ class MissingDependencyError(SvpError, ImportError):
 
 class OutputExistsError(SvpError, FileExistsError):
     """The output directory already exists."""
+
+
+class DistributedError(SvpError, RuntimeError):
+    """Several processes were launched but cannot work together (no process group, or a peer failed)."""
+
+
+class HubError(SvpError, RuntimeError):
+    """An upload to the Hugging Face Hub failed (offline mode, network, permissions, a card the Hub rejects)."""

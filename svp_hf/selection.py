@@ -15,6 +15,7 @@ import numpy as np
 from . import __version__
 from .config import SelectionConfig
 from .data import TextClassificationTask, check_column, empty_text_mask, ensure_dataset, resolve_budget
+from .distributed import current as current_distributed
 from .errors import ConfigError, EmptyPoolError
 from .io import atomic_directory, write_json_atomic
 from .proxies import Proxy, ProxyOutputs, build_proxy
@@ -57,6 +58,7 @@ class SelectionResult:
     class_counts: dict[str, dict[str, int]] | None = None
     source: dict[str, Any] = field(default_factory=dict)
     command: str | None = None
+    num_processes: int = 1
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -78,6 +80,7 @@ class SelectionResult:
             "labeled_indices": self.labeled_indices.tolist() if self.labeled_indices is not None else None,
             "class_counts": self.class_counts,
             "timings_s": self.timings,
+            "num_processes": self.num_processes,
             "versions": package_versions(),
         }
 
@@ -87,15 +90,29 @@ class SelectionResult:
         The folder opens with ``datasets.load_from_disk(path)`` and also holds ``selection_config.json``,
         ``svp_pool_scores.npy`` (the score of every pool row) and a dataset card (``README.md``).
         """
+        path = Path(path)
+        dist = current_distributed()
+        if dist is None:
+            self._write(path, overwrite)
+        else:  # one writer; the others wait, and fail with it if the write fails
+            dist.on_main(lambda: self._write(path, overwrite), f"writing {path}")
+        return path
+
+    def push_to_hub(self, repo_id: str, **kwargs: Any) -> str:
+        """Upload the selected rows (Parquet), a dataset card and ``selection_config.json`` to the dataset repository
+        ``repo_id``; ``local_dir=...`` writes exactly that upload to a folder instead. See `svp_hf.hub.push_to_hub`."""
+        from .hub import push_to_hub
+
+        return push_to_hub(self, repo_id, **kwargs)
+
+    def _write(self, path: Path, overwrite: bool) -> None:
         from .cards import render_dataset_card
 
-        path = Path(path)
         with atomic_directory(path, overwrite=overwrite) as tmp:
             self.dataset.save_to_disk(str(tmp))
             write_json_atomic(tmp / CONFIG_FILE, self.selection_config())
             np.save(tmp / SCORES_FILE, self.scores)
             (tmp / "README.md").write_text(render_dataset_card(self))
-        return path
 
 
 def select(
@@ -169,6 +186,7 @@ def select(
         raise ConfigError("labels given without a task: pass task=TextClassificationTask(label_names=...)")
     proxy = None
     timings = {"proxy_fit": 0.0, "proxy_score": 0.0}
+    dist = current_distributed()  # None in one process; several: shard the scoring, gather in pool order
     outputs = ProxyOutputs(num_rows=num_rows)
     if needs_proxy:
         proxy = build_proxy(config.proxy, seed=config.seed, **config.proxy_kwargs)
@@ -184,20 +202,22 @@ def select(
             train, train_task = _with_oracle_labels(train, labels[~empty[labeled]], task)
         observe = "forgetting" in strategy.requires
         t0 = time.perf_counter()
-        proxy.fit(train, train_task, observe=pool if observe else None, unlabeled=pool)
+        fit = lambda: proxy.fit(train, train_task, observe=pool if observe else None, unlabeled=pool)  # noqa: E731
+        if dist is None:
+            fit()
+        else:  # fitted once, on the main process, and sent to the others: one model, whatever its determinism
+            dist.on_main(fit, "fitting the proxy")
+            proxy = dist.broadcast_proxy(proxy)
         timings["proxy_fit"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        outputs = proxy.score(
-            pool,
-            probs="probs" in strategy.requires,
-            embeddings="embeddings" in strategy.requires,
-            batch_size=config.batch_size,
-            progress=config.progress,
-        )
+        outputs = _score(proxy, pool, strategy, config, dist)
         if observe:
-            known = np.full(num_rows, -1, dtype=np.int64)
-            known[train_rows] = train_task.labels_for_training(train)
-            outputs.forgetting = forgetting_counts(proxy.epoch_predictions, known)
+            counts = None
+            if dist is None or dist.is_main:
+                known = np.full(num_rows, -1, dtype=np.int64)
+                known[train_rows] = train_task.labels_for_training(train)
+                counts = forgetting_counts(proxy.epoch_predictions, known)
+            outputs.forgetting = counts if dist is None else dist.broadcast_array(counts, (num_rows,), np.float32)
         timings["proxy_score"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -221,7 +241,26 @@ def select(
         labeled_indices=labeled,
         class_counts=_class_counts(task, pool, indices) if config.label_column in pool.column_names else None,
         source=_source(pool),
+        num_processes=1 if dist is None else dist.world_size,
     )
+
+
+def _score(proxy: Proxy, pool, strategy, config: SelectionConfig, dist) -> ProxyOutputs:
+    """The proxy's outputs for every pool row; under several processes each scores a contiguous shard and the shards
+    are gathered in pool order (embeddings stay sharded for strategies that combine them across processes)."""
+    want_probs, want_embeddings = "probs" in strategy.requires, "embeddings" in strategy.requires
+    kwargs = {"batch_size": config.batch_size, "progress": config.progress}
+    if dist is None:
+        return proxy.score(pool, probs=want_probs, embeddings=want_embeddings, **kwargs)
+    num_rows = pool.num_rows
+    start, stop = dist.shard(num_rows)
+    local = proxy.score(pool.select(range(start, stop)), probs=want_probs, embeddings=want_embeddings, **kwargs)
+    probs = dist.gather_rows(local.probs, num_rows) if want_probs else None
+    if not want_embeddings:
+        return ProxyOutputs(num_rows=num_rows, probs=probs)
+    if strategy.sharded_embeddings:
+        return ProxyOutputs(num_rows, probs=probs, embeddings=local.embeddings, embeddings_shard=(start, stop))
+    return ProxyOutputs(num_rows, probs=probs, embeddings=dist.gather_rows(local.embeddings, num_rows))
 
 
 def _merge(config: SelectionConfig | None, overrides: dict[str, Any]) -> SelectionConfig:

@@ -17,8 +17,12 @@ CONTRACT = {
 SLOW_LEARNERS = {"vdcnn"}
 
 
+# Proxies that replay a recorded run instead of training (tested in test_callbacks.py).
+REPLAYED = {"precomputed"}
+
+
 def test_contract_table_covers_every_registered_proxy():
-    assert sorted(CONTRACT) == PROXIES.names()
+    assert sorted(CONTRACT) == sorted(set(PROXIES.names()) - REPLAYED)
 
 
 @pytest.fixture

@@ -28,18 +28,24 @@ class ProxyOutputs:
         embeddings (`np.ndarray` of shape `[N, D]`, float32): the proxy's representation of each row.
         forgetting (`np.ndarray` of shape `[N]`, float32): forgetting events per row while the proxy trained
             (see `svp_hf.strategies.forgetting_counts`).
+        embeddings_shard (`tuple[int, int]`, *optional*): under several processes, ``embeddings`` holds only the
+            pool rows ``[start, stop)`` of this process (for strategies with ``sharded_embeddings``).
     """
 
     num_rows: int
     probs: np.ndarray | None = None
     embeddings: np.ndarray | None = None
     forgetting: np.ndarray | None = None
+    embeddings_shard: tuple[int, int] | None = None
 
     def __post_init__(self):
         for name in ("probs", "embeddings", "forgetting"):
             value = getattr(self, name)
-            if value is not None and value.shape[0] != self.num_rows:
-                raise ValueError(f"{name} has {value.shape[0]} rows, expected {self.num_rows}")
+            expected = self.num_rows
+            if name == "embeddings" and self.embeddings_shard is not None:
+                expected = self.embeddings_shard[1] - self.embeddings_shard[0]
+            if value is not None and value.shape[0] != expected:
+                raise ValueError(f"{name} has {value.shape[0]} rows, expected {expected}")
 
 
 class Proxy(ABC):

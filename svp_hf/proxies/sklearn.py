@@ -16,6 +16,15 @@ VOCAB_FILE = "vocabulary.json"
 ARRAYS_FILE = "arrays.npz"
 
 
+def _one_blas_thread():
+    """Dense BLAS on one thread: lbfgs and the randomized SVD otherwise give results that depend on the thread count
+    (scores moved by up to 1.4e-3 on AG News between OMP_NUM_THREADS=1, which torchrun sets, and 2), so a selection
+    would change with the machine or the launcher."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 @register_proxy("tfidf")
 class TfidfProxy(Proxy):
     """TF-IDF (word unigrams and bigrams, sublinear tf) + multinomial logistic regression.
@@ -90,7 +99,7 @@ class TfidfProxy(Proxy):
             self.classes, self.coef, self.intercept = classes, np.zeros((1, x.shape[1]), np.float32), np.zeros(1)
             return
         clf = LogisticRegression(C=float(self.hyperparameters["C"]), max_iter=int(self.hyperparameters["epochs"]))
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _one_blas_thread():
             warnings.filterwarnings("ignore", message=".*lbfgs failed to converge.*")
             clf.fit(x, labels)
         self.classes, self.coef, self.intercept = clf.classes_, clf.coef_.astype(np.float32), clf.intercept_
@@ -150,7 +159,8 @@ class TfidfProxy(Proxy):
         k = int(self.hyperparameters["embed_dim"])
         k = max(1, min(k, x.shape[1] - 1, x.shape[0] - 1)) if min(x.shape) > 1 else 1
         svd = TruncatedSVD(n_components=k, random_state=self.seed, algorithm="randomized")
-        svd.fit(x)
+        with _one_blas_thread():
+            svd.fit(x)
         return svd.components_.astype(np.float32)
 
     # -- persistence: JSON + npz, no pickle -----------------------------------------------------------------

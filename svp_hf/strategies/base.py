@@ -76,6 +76,9 @@ class Strategy(ABC):
     name: ClassVar[str]
     requires: ClassVar[frozenset[str]] = frozenset({"probs"})
     defaults: ClassVar[dict[str, Any]] = {}
+    # Under several processes, True: `select` gets only this process's embeddings (``outputs.embeddings_shard``)
+    # and must combine across processes itself (k-centers does); False: the embeddings of every row are gathered.
+    sharded_embeddings: ClassVar[bool] = False
 
     def __init__(self, **kwargs: Any):
         unknown = sorted(set(kwargs) - set(self.defaults))
