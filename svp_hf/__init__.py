@@ -10,7 +10,7 @@ __version__ = "0.1.0.dev0"
 from .active import ActiveLearner, ActiveLearningConfig
 from .config import SelectionConfig
 from .coreset import coreset
-from .data import TextClassificationTask, load_pool, resolve_budget
+from .data import ClassificationTask, ImageClassificationTask, TextClassificationTask, load_pool, resolve_budget
 from .errors import (
     BudgetError,
     ColumnNotFoundError,
@@ -48,12 +48,14 @@ __all__ = [
     "PROXIES",
     "STRATEGIES",
     "BudgetError",
+    "ClassificationTask",
     "ColumnNotFoundError",
     "ColumnTypeError",
     "ConfigError",
     "DatasetNotFoundError",
     "DatasetTypeError",
     "EmptyPoolError",
+    "ImageClassificationTask",
     "LabelError",
     "MissingDependencyError",
     "NotFittedError",

@@ -30,7 +30,7 @@ def render_dataset_card(result: SelectionResult) -> str:
     source_name = source.get("dataset") or source.get("builder")
     metadata = {
         "tags": ["svp-hf", "selection-via-proxy", "data-selection", f"strategy-{cfg['strategy']}"],
-        "task_categories": ["text-classification"],
+        "task_categories": ["image-classification" if cfg.get("image_column") else "text-classification"],
         "size_categories": [_size_category(len(result.indices))],
     }
     if result.proxy is not None:

@@ -1,7 +1,18 @@
 """Proxies: cheap models that score a pool. Importing this package registers the built-in ones."""
 
-from .base import PROXIES, Proxy, ProxyOutputs, build_proxy, register_proxy
+from .base import PROXIES, Proxy, ProxyOutputs, build_proxy, check_proxy_modality, register_proxy
 from .fasttext import FastTextProxy
 from .sklearn import TfidfProxy
+from .timm import TimmProxy
 
-__all__ = ["PROXIES", "FastTextProxy", "Proxy", "ProxyOutputs", "TfidfProxy", "build_proxy", "register_proxy"]
+__all__ = [
+    "PROXIES",
+    "FastTextProxy",
+    "Proxy",
+    "ProxyOutputs",
+    "TfidfProxy",
+    "TimmProxy",
+    "build_proxy",
+    "check_proxy_modality",
+    "register_proxy",
+]
