@@ -20,9 +20,12 @@ logger = logging.getLogger(__name__)
 
 
 def import_timm():
-    """``timm``, or an error that says how to install it (it needs a torchvision from the same build as torch)."""
+    """``timm`` with svp-hf's CIFAR ResNets registered, or an error that says how to install it (it needs a
+    torchvision from the same build as torch)."""
     try:
         import timm
+
+        import svp_hf.models.cifar_resnet  # noqa: F401  (registers cifar_preact_resnet20/56/110/164)
     except ImportError as err:
         raise MissingDependencyError(
             f"images need timm and a torchvision built with your torch ({err}); pip install 'svp-hf[vision]'"

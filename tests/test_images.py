@@ -199,3 +199,35 @@ def test_done_when_select_then_train_resnet18_beats_chance(cifar_path, tmp_path)
     ])  # fmt: skip
     accuracy = json.loads((tmp_path / "t" / "eval_results.json").read_text())["eval_accuracy"]
     assert accuracy > 0.15, accuracy  # chance is 0.10
+
+
+@pytest.mark.parametrize("depth,params", [(20, 0.27e6), (56, 0.86e6), (110, 1.7e6), (164, 1.7e6)])
+def test_cifar_preact_resnets_are_timm_models_of_the_published_sizes(depth, params, torch_one_thread):
+    import torch
+
+    from svp_hf.vision import import_timm
+
+    timm = import_timm()
+    model = timm.create_model(f"cifar_preact_resnet{depth}", num_classes=10)
+    assert sum(p.numel() for p in model.parameters()) == pytest.approx(params, rel=0.03)  # He et al. 2016, Table 3
+    if depth in (56, 110):
+        return  # the same blocks as ResNet-20: one forward of each block type is enough
+    x = torch.randn(2, 3, 32, 32)
+    features = model.forward_features(x)
+    assert features.shape[2:] == (8, 8)  # full resolution in the first stage, unlike ImageNet ResNets (1x1 here)
+    pooled = model.forward_head(features, pre_logits=True)
+    assert pooled.shape == (2, model.num_features) and model(x).shape == (2, 10)
+    torch.testing.assert_close(model.get_classifier()(pooled), model(x))
+
+
+def test_cifar_resnet_target_round_trips_through_transformers(tmp_path, torch_one_thread):
+    import torch
+    from transformers import AutoModelForImageClassification
+
+    from svp_hf.vision import build_timm_target
+
+    model = build_timm_target("cifar_preact_resnet20", ("a", "b", "c"), [0.5] * 3, [0.25] * 3, (32, 32), seed=0)
+    model.save_pretrained(str(tmp_path / "m"))
+    again = AutoModelForImageClassification.from_pretrained(str(tmp_path / "m")).eval()
+    x = torch.randn(2, 3, 32, 32)
+    torch.testing.assert_close(again(pixel_values=x).logits, model.eval()(pixel_values=x).logits)

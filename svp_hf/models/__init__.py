@@ -1,4 +1,5 @@
-"""Models svp-hf brings to `transformers`. Importing this package registers them with the Auto classes:
+"""Models svp-hf brings to `transformers` and timm. Importing this package registers VDCNN with the Auto classes and
+the CIFAR pre-activation ResNets (``cifar_preact_resnet20/56/110/164``) with timm:
 
     >>> import svp_hf.models
     >>> from transformers import AutoConfig, AutoModelForSequenceClassification
@@ -9,6 +10,7 @@
 
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
+from . import cifar_resnet  # noqa: F401  (registers the CIFAR ResNets with timm)
 from .vdcnn import VDCNNConfig, VDCNNForSequenceClassification, VDCNNModel, VDCNNTokenizer
 
 
