@@ -15,6 +15,7 @@ set and evaluated on held-out test rows.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import tempfile
 import time
@@ -28,15 +29,15 @@ from svp_hf.io import write_json_atomic
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="../shared/data/cifar10")
-    p.add_argument("--pool-split", default="train[:3000]")
-    p.add_argument("--eval-split", default="test[:2000]")
+    p.add_argument("--pool-split", default="train[:2000]")
+    p.add_argument("--eval-split", default="test[:1000]")
     p.add_argument("--proxy-model", default="resnet18", help="timm architecture of the proxy")
     p.add_argument("--target-model", default="resnet50", help="timm architecture of the target")
     p.add_argument("--strategy", default="entropy")
     p.add_argument("--initial", default="0.1", help="random initial labeled set")
-    p.add_argument("--budget", default="0.2", help="rows each selector adds (fraction of the pool or count)")
-    p.add_argument("--selector-epochs", type=int, default=10, help="epochs each selector trains (proxy and target)")
-    p.add_argument("--target-epochs", type=int, default=15, help="epochs of the final target training")
+    p.add_argument("--budget", default="0.1", help="rows each selector adds (fraction of the pool or count)")
+    p.add_argument("--selector-epochs", type=int, default=5, help="epochs each selector trains (proxy and target)")
+    p.add_argument("--target-epochs", type=int, default=10, help="epochs of the final target training")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     p.add_argument("--out", default=None)
@@ -79,7 +80,10 @@ def main(args: argparse.Namespace) -> dict:
             t0 = time.perf_counter()
             metrics = train_target(
                 labeled, f"timm/{args.target_model}", Path(tmp) / "target", eval_dataset=test, image_column="image",
-                training_args={"num_train_epochs": args.target_epochs, "seed": args.seed, "disable_tqdm": True},
+                training_args={
+                    "num_train_epochs": args.target_epochs, "seed": args.seed, "disable_tqdm": True,
+                    "eval_strategy": "no", "save_strategy": "no",  # one evaluation at the end, no checkpoints
+                },
             )  # fmt: skip
             train_seconds[name] = round(time.perf_counter() - t0, 1)
         accuracy[name] = round(float(metrics["eval_accuracy"]), 4)
@@ -90,7 +94,7 @@ def main(args: argparse.Namespace) -> dict:
         "command": "python -m benchmarks.image_selection " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in
                                                                        vars(args).items() if v is not None),
         "machine": {
-            "cpus": __import__("os").cpu_count(),
+            "cpus": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
             "cuda": torch.cuda.is_available(),
             "python": platform.python_version(),

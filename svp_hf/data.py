@@ -383,20 +383,7 @@ class ImageClassificationTask(ClassificationTask):
         return cls(names, image_column=image_column, label_column=label_column, label_kind=kind, label_values=values)
 
     def empty_input_mask(self, ds) -> np.ndarray:
-        """True for rows without an image (null, or a struct with neither bytes nor a path)."""
-        parts = []
-        view = ds.select_columns([self.image_column]).with_format("arrow")
-        for table in view.iter(batch_size=65536):
-            arr = table.column(0).combine_chunks()
-            missing = pc.is_null(arr)
-            if pa.types.is_struct(arr.type):
-                fields = [arr.type.field(i).name for i in range(arr.type.num_fields)]
-                if "bytes" in fields and "path" in fields:
-                    no_bytes = pc.is_null(pc.struct_field(arr, "bytes"))
-                    no_path = pc.is_null(pc.struct_field(arr, "path"))
-                    missing = pc.or_(missing, pc.and_(no_bytes, no_path))
-            parts.append(missing.to_numpy(zero_copy_only=False).astype(bool))
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
+        return empty_image_mask(ds, self.image_column)
 
 
 TASKS: dict[str, type[ClassificationTask]] = {"text": TextClassificationTask, "image": ImageClassificationTask}
@@ -450,6 +437,21 @@ def iter_text_batches(ds, column: str, batch_size: int = 8192) -> Iterator[pa.Ar
     for table in view.iter(batch_size=batch_size):
         arr = table.column(0).combine_chunks()
         yield pc.fill_null(arr, "")
+
+
+def empty_image_mask(ds, column: str, batch_size: int = 65536) -> np.ndarray:
+    """True for rows without an image (null, or an ``{"bytes", "path"}`` struct with neither), read from Arrow
+    without decoding any image."""
+    parts = []
+    view = ds.select_columns([column]).with_format("arrow")
+    for table in view.iter(batch_size=batch_size):
+        arr = table.column(0).combine_chunks()
+        missing = pc.is_null(arr)
+        if pa.types.is_struct(arr.type) and {"bytes", "path"} <= {f.name for f in arr.type}:
+            no_file = pc.and_(pc.is_null(pc.struct_field(arr, "bytes")), pc.is_null(pc.struct_field(arr, "path")))
+            missing = pc.or_(missing, no_file)
+        parts.append(missing.to_numpy(zero_copy_only=False).astype(bool))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
 
 
 def empty_text_mask(ds, column: str, batch_size: int = 65536) -> np.ndarray:

@@ -253,12 +253,12 @@ ORACLE_LABEL_COLUMN = "svp_oracle_label"
 
 def _empty_inputs(pool, config: SelectionConfig, task: ClassificationTask | None) -> np.ndarray:
     """Rows without input (no text / no image), from the task when there is one, else from the config's columns."""
-    from .data import ImageClassificationTask, empty_text_mask
+    from .data import empty_image_mask, empty_text_mask
 
     if task is not None:
         return task.empty_input_mask(pool)
     if config.image_column:
-        return ImageClassificationTask(("?", "?"), image_column=config.image_column).empty_input_mask(pool)
+        return empty_image_mask(pool, config.image_column)
     return empty_text_mask(pool, config.text_column)
 
 

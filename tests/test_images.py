@@ -231,3 +231,14 @@ def test_cifar_resnet_target_round_trips_through_transformers(tmp_path, torch_on
     again = AutoModelForImageClassification.from_pretrained(str(tmp_path / "m")).eval()
     x = torch.randn(2, 3, 32, 32)
     torch.testing.assert_close(again(pixel_values=x).logits, model.eval()(pixel_values=x).logits)
+
+
+def test_rows_without_an_image_are_never_selected(cifar_small):
+    import datasets
+
+    pool = cifar_small.select(range(60)).cast_column("image", datasets.Image(decode=False))
+    pool = pool.map(lambda row, i: {"image": None if i in (3, 7) else row["image"]}, with_indices=True)
+    pool = pool.cast_column("image", datasets.Image())
+    result = select(pool, strategy="random", budget=58, image_column="image")
+    assert sorted(result.indices.tolist()) == [i for i in range(60) if i not in (3, 7)]
+    assert result.num_empty_text == 2
