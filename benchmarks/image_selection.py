@@ -37,7 +37,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--initial", default="0.1", help="random initial labeled set")
     p.add_argument("--budget", default="0.1", help="rows each selector adds (fraction of the pool or count)")
     p.add_argument("--selector-epochs", type=int, default=5, help="epochs each selector trains (proxy and target)")
-    p.add_argument("--target-epochs", type=int, default=10, help="epochs of the final target training")
+    p.add_argument(
+        "--target-epochs", type=int, default=10, help="epochs of the final target training (0: time selection only)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     p.add_argument("--out", default=None)
@@ -74,7 +76,7 @@ def main(args: argparse.Namespace) -> dict:
 
     accuracy, train_seconds = {}, {}
     overlap = len(np.intersect1d(selections["proxy"], selections["target_as_selector"])) / query
-    for name, chosen in selections.items():
+    for name, chosen in selections.items() if args.target_epochs else ():
         labeled = pool.select(np.concatenate([initial, chosen]))
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
