@@ -195,10 +195,10 @@ def test_done_when_select_then_train_resnet18_beats_chance(cifar_path, tmp_path)
     _run([
         "train", "--dataset", str(sel), "--image-column", "image", "--model", "timm/resnet18",
         "--eval-dataset", str(cifar_path), "--eval-split", "train[:1000]", "--output-dir", str(tmp_path / "t"),
-        "--num_train_epochs", "15", "--per_device_train_batch_size", "32",
+        "--num_train_epochs", "30", "--per_device_train_batch_size", "32", "--eval_strategy", "no",
     ])  # fmt: skip
     accuracy = json.loads((tmp_path / "t" / "eval_results.json").read_text())["eval_accuracy"]
-    assert accuracy > 0.15, accuracy  # chance is 0.10
+    assert accuracy > 0.13, accuracy  # chance is 0.10 (std 0.0095 on 1,000 rows); the recorded run reached 0.198
 
 
 @pytest.mark.parametrize("depth,params", [(20, 0.27e6), (56, 0.86e6), (110, 1.7e6), (164, 1.7e6)])
