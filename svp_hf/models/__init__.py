@@ -2,15 +2,18 @@
 the CIFAR pre-activation ResNets (``cifar_preact_resnet20/56/110/164``) with timm:
 
     >>> import svp_hf.models
-    >>> from transformers import AutoConfig, AutoModelForSequenceClassification
+    >>> import contextlib
+
+from transformers import AutoConfig, AutoModelForSequenceClassification
     >>> model = AutoModelForSequenceClassification.from_config(AutoConfig.for_model("vdcnn", depth=9, num_labels=4))
 
 (Importing `transformers`' model classes costs seconds, so plain ``import svp_hf`` does not do it.)
 """
 
+import contextlib
+
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
-from . import cifar_resnet  # noqa: F401  (registers the CIFAR ResNets with timm)
 from .vdcnn import VDCNNConfig, VDCNNForSequenceClassification, VDCNNModel, VDCNNTokenizer
 
 
@@ -24,5 +27,8 @@ def register_auto_classes() -> None:
 
 
 register_auto_classes()
+
+with contextlib.suppress(ImportError):  # timm is optional (svp-hf[vision]): without it, text models still import
+    from . import cifar_resnet  # noqa: F401  (registers cifar_preact_resnet20/56/110/164 with timm)
 
 __all__ = ["VDCNNConfig", "VDCNNForSequenceClassification", "VDCNNModel", "VDCNNTokenizer", "register_auto_classes"]
