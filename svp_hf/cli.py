@@ -100,6 +100,7 @@ def make_parser() -> argparse.ArgumentParser:
     g.add_argument("--eval-dataset", metavar="PATH_OR_HUB_ID", help="default: the training dataset's source")
     g.add_argument("--eval-split", default="test", help="split of the eval dataset (default: test)")
     g.add_argument("--max-length", type=int, help="tokens (characters for VDCNN) per input")
+    g.add_argument("--image-size", type=int, help="images: resize the shorter side to N, then centre-crop N x N")
     g = p.add_argument_group("output")
     g.add_argument("--output-dir", metavar="DIR", help="model, tokenizer, metrics and model card (must not exist)")
     g.add_argument("--overwrite", action="store_true", help="replace --output-dir if it exists")
@@ -316,6 +317,7 @@ def run_train(args: argparse.Namespace) -> int:
         image_column=args.image_column,
         training_args=training_args,
         max_length=args.max_length,
+        image_size=args.image_size,
         selection_config=selection,
         overwrite=args.overwrite,
     )

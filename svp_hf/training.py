@@ -63,6 +63,7 @@ class TargetModel:
     notes: list[str]
     max_length: int
     normalisation: tuple[list[float], list[float]] | None = None  # images: per-channel (mean, std)
+    image_size: int | None = None  # images: shorter side resized to this, then centre-cropped; None = as stored
 
 
 def build_target(name_or_path: str, task: TextClassificationTask, train_dataset, max_length: int | None = None):
@@ -118,13 +119,15 @@ def build_target(name_or_path: str, task: TextClassificationTask, train_dataset,
 TIMM_PREFIX = "timm/"
 
 
-def build_image_target(name_or_path: str, task: ClassificationTask, train_dataset, seed: int = 42) -> TargetModel:
+def build_image_target(
+    name_or_path: str, task: ClassificationTask, train_dataset, seed: int = 42, image_size: int | None = None
+) -> TargetModel:
     """``timm/<architecture>``: that timm network with random weights inside `TimmWrapperForImageClassification`;
     else a local path / Hub id of a pretrained image-classification model. Inputs are normalised with the training
     images' per-channel statistics (saved in the config's ``pretrained_cfg``, which `AutoImageProcessor` reads)."""
     from .vision import TIMM_TARGET_DEFAULTS, build_timm_target, channel_stats, iter_image_batches
 
-    images = np.concatenate(list(iter_image_batches(train_dataset, task.image_column, 1024)))
+    images = np.concatenate(list(iter_image_batches(train_dataset, task.image_column, 1024, image_size)))
     mean, std = channel_stats(images)
     shape = tuple(images.shape[2:])
     if name_or_path.startswith(TIMM_PREFIX):
@@ -133,7 +136,7 @@ def build_image_target(name_or_path: str, task: ClassificationTask, train_datase
             f"{name_or_path} was built with random weights (timm's initialisation, pretrained=False); inputs are "
             f"{shape[0]}x{shape[1]} images normalised with the training images' mean {mean} and std {std}"
         )
-        return TargetModel(model, None, "timm", TIMM_TARGET_DEFAULTS, [note], 0, (mean, std))
+        return TargetModel(model, None, "timm", TIMM_TARGET_DEFAULTS, [note], 0, (mean, std), image_size)
     from transformers import AutoModelForImageClassification
 
     id2label = dict(enumerate(task.label_names))
@@ -150,7 +153,7 @@ def build_image_target(name_or_path: str, task: ClassificationTask, train_datase
     cfg = getattr(model.config, "pretrained_cfg", None) or {}
     if cfg.get("mean") and cfg.get("std"):  # keep the statistics the model was trained with
         mean, std = list(cfg["mean"]), list(cfg["std"])
-    return TargetModel(model, None, "pretrained-image", TIMM_TARGET_DEFAULTS, [], 0, (mean, std))
+    return TargetModel(model, None, "pretrained-image", TIMM_TARGET_DEFAULTS, [], 0, (mean, std), image_size)
 
 
 def train_wordpiece(texts: Iterable[str] | Iterable[list[str]], vocab_size: int = 8000, max_length: int = 128):
@@ -202,7 +205,9 @@ def _encode_images(dataset, target: TargetModel, task: ClassificationTask, train
         logger.warning("%d rows without a label are left out", len(labels) - keep.size)
         dataset, labels = dataset.select(keep), labels[keep]
     mean, std = target.normalisation
-    return image_classification_dataset(dataset, task.image_column, labels, mean, std, train=train)
+    return image_classification_dataset(
+        dataset, task.image_column, labels, mean, std, train=train, size=target.image_size
+    )
 
 
 def _compute_metrics(num_labels: int):
@@ -265,6 +270,7 @@ def train_target(
     image_column: str | None = None,
     training_args: dict[str, Any] | None = None,
     max_length: int | None = None,
+    image_size: int | None = None,
     selection_config: dict[str, Any] | None = None,
     overwrite: bool = False,
 ) -> dict[str, Any]:
@@ -273,7 +279,8 @@ def train_target(
     ``training_args`` are `transformers.TrainingArguments` fields; unset ones take the model's defaults (VDCNN: the
     reference's SGD schedule, batch 128, 15 epochs; BERT: AdamW fine-tuning defaults; timm: SGD with Nesterov
     momentum 0.9, lr 0.1, weight decay 5e-4, warm-up then cosine decay, batch 128, 30 epochs, random crop + flip).
-    With ``image_column`` the rows are images and ``model`` is ``timm/<architecture>`` or a pretrained image model.
+    With ``image_column`` the rows are images and ``model`` is ``timm/<architecture>`` or a pretrained image model;
+    ``image_size`` resizes their shorter side and cuts out the centre square (saved as the model's eval transform).
     Returns the final metrics.
     """
     import torch
@@ -287,7 +294,7 @@ def train_target(
     task = task_from_dataset(train_dataset, text_column, label_column, image_column)
     given = dict(training_args or {})
     if task.modality == "image":
-        target = build_image_target(model, task, train_dataset, seed=int(given.get("seed", 42)))
+        target = build_image_target(model, task, train_dataset, int(given.get("seed", 42)), image_size)
         train_enc = _encode_images(train_dataset, target, task, train=True)
         eval_enc = _encode_images(eval_dataset, target, task, train=False) if eval_dataset is not None else None
     else:

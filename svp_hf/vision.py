@@ -41,23 +41,35 @@ def check_timm_model(name: str) -> None:
 
 
 def to_uint8(images: list, image_size: int | None = None, column: str = "image") -> np.ndarray:
-    """PIL images -> ``uint8 [B, 3, H, W]`` (RGB; resized to ``image_size`` squares when given)."""
-    from PIL import Image
-
+    """PIL images -> ``uint8 [B, 3, H, W]`` (RGB). With ``image_size``: the shorter side is resized to it (bilinear),
+    then the centre ``image_size`` square is cut out, exactly timm's eval transform at ``crop_pct=1``."""
     arrays = []
     for img in images:
         if img is None:
             raise ProxyError(f"a row of column {column!r} has no image")
         img = img.convert("RGB")
         if image_size is not None and img.size != (image_size, image_size):
-            img = img.resize((image_size, image_size), resample=Image.Resampling.BILINEAR)
+            img = _resize_center_crop(img, image_size)
         arrays.append(np.asarray(img, dtype=np.uint8))
     if not arrays:
         return np.zeros((0, 3, image_size or 1, image_size or 1), np.uint8)
     shapes = sorted({a.shape[:2] for a in arrays})
     if len(shapes) > 1:
-        raise ProxyError(f"images of different sizes {shapes[:4]}; set image_size to resize them to one size")
+        raise ProxyError(
+            f"images of different sizes {shapes[:4]}; resize them to one size with image_size (timm proxy "
+            "kwarg) or --image-size (svp-hf train)"
+        )
     return np.stack(arrays).transpose(0, 3, 1, 2)
+
+
+def _resize_center_crop(img, size: int):
+    from PIL import Image
+
+    w, h = img.size
+    new = (size, int(size * h / w)) if w <= h else (int(size * w / h), size)
+    img = img.resize(new, resample=Image.Resampling.BILINEAR)
+    left, top = int(round((new[0] - size) / 2.0)), int(round((new[1] - size) / 2.0))
+    return img.crop((left, top, left + size, top + size))
 
 
 def iter_image_batches(ds, column: str, batch_size: int, image_size: int | None = None) -> Iterator[np.ndarray]:

@@ -159,7 +159,7 @@ def test_train_timm_target_reloads_with_the_auto_classes(cifar_small, torch_one_
 
     train, test = cifar_small.select(range(200)), cifar_small.select(range(1100, 1200))
     metrics = train_target(
-        train, "timm/test_resnet", tmp_path / "target", eval_dataset=test, image_column="image",
+        train, "timm/test_resnet", tmp_path / "target", eval_dataset=test, image_column="image", image_size=28,
         training_args={"num_train_epochs": 1, "per_device_train_batch_size": 50, "seed": 0},
     )  # fmt: skip
     assert 0 <= metrics["eval_accuracy"] <= 1 and metrics["train_global_step"] == 4
@@ -173,12 +173,12 @@ def test_train_timm_target_reloads_with_the_auto_classes(cifar_small, torch_one_
     images = test.select(range(20))["image"]
     with torch.inference_mode():
         logits = model(**processor(list(images), return_tensors="pt")).logits
-    # the saved eval transform is the one training used: the reloaded model predicts what the Trainer evaluated
+    # the saved eval transform (resize to 28, centre crop) is the one training used
     from svp_hf.vision import normalise, to_uint8
 
-    mean, std = channel_stats(to_uint8(list(train["image"])))
+    mean, std = channel_stats(to_uint8(list(train["image"]), 28))
     with torch.inference_mode():
-        direct = model(pixel_values=normalise(to_uint8(list(images)), mean, std)).logits
+        direct = model(pixel_values=normalise(to_uint8(list(images), 28), mean, std)).logits
     torch.testing.assert_close(logits, direct, atol=1e-4, rtol=1e-4)
 
 
@@ -242,3 +242,18 @@ def test_rows_without_an_image_are_never_selected(cifar_small):
     result = select(pool, strategy="random", budget=58, image_column="image")
     assert sorted(result.indices.tolist()) == [i for i in range(60) if i not in (3, 7)]
     assert result.num_empty_text == 2
+
+
+def test_image_size_is_timms_resize_and_centre_crop():
+    from PIL import Image
+
+    from svp_hf.vision import import_timm, to_uint8
+
+    timm = import_timm()
+    rng = np.random.default_rng(0)
+    for shape in ((32, 48, 3), (50, 30, 3)):
+        img = Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8))
+        reference = timm.data.create_transform(
+            input_size=(3, 20, 20), crop_pct=1.0, interpolation="bilinear", mean=(0, 0, 0), std=(1, 1, 1)
+        )(img)
+        np.testing.assert_allclose(to_uint8([img], 20)[0] / 255.0, reference.numpy(), atol=1e-6)

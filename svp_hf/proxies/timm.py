@@ -49,8 +49,8 @@ class TimmProxy(Proxy):
     - ``epochs`` 10, ``batch_size`` 128, ``lr`` 0.1, ``momentum`` 0.9, ``weight_decay`` 5e-4, ``warmup`` 0.1: SGD
       (Nesterov) with a linear warm-up over that fraction of the steps, then a cosine decay to 0.
     - ``augment`` true: random crop (zero padding of 1/8 of the side) and horizontal flip while training.
-    - ``image_size`` none: resize every image to this square side; by default images are used at their size, which
-      must then be the same for all (CIFAR: 32).
+    - ``image_size`` none: resize the shorter side to this and cut out the centre square (timm's eval transform);
+      by default images are used at their size, which must then be the same for all (CIFAR: 32).
     - ``eval_batch_size`` 256: images per forward pass when scoring.
     - ``device`` ``"auto"``: ``"cuda"`` when a GPU is present, else ``"cpu"``; or any torch device string.
 
