@@ -426,7 +426,8 @@ def check_input_column(ds, text_column: str = "text", image_column: str | None =
         if images:
             raise ColumnNotFoundError(
                 f"text column {text_column!r} not found; the dataset holds images in column {images[0]!r}: pass "
-                f"--image-column {images[0]} (image_column={images[0]!r}) with an image proxy such as timm"
+                f"--image-column {images[0]} (image_column={images[0]!r}) with an image proxy (timm) or target "
+                "(timm/NAME)"
             )
     check_column(ds, text_column, "text", "--text-column")
 

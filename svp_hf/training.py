@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import ClassificationTask, TextClassificationTask, iter_text_batches, task_from_dataset
+from .data import ClassificationTask, TextClassificationTask, check_input_column, iter_text_batches, task_from_dataset
 from .errors import ConfigError
 from .io import atomic_directory, write_json_atomic
 
@@ -291,6 +291,9 @@ def train_target(
         from .errors import OutputExistsError
 
         raise OutputExistsError(f"output directory {output_dir} already exists; choose another or pass --overwrite")
+    if model.startswith(TIMM_PREFIX) and not image_column:
+        raise ConfigError(f"--model {model} is an image network: pass the image column with --image-column NAME")
+    check_input_column(train_dataset, text_column, image_column)  # names --image-column when the rows are images
     task = task_from_dataset(train_dataset, text_column, label_column, image_column)
     given = dict(training_args or {})
     if task.modality == "image":
@@ -298,8 +301,6 @@ def train_target(
         train_enc = _encode_images(train_dataset, target, task, train=True)
         eval_enc = _encode_images(eval_dataset, target, task, train=False) if eval_dataset is not None else None
     else:
-        if model.startswith(TIMM_PREFIX):
-            raise ConfigError(f"--model {model} is an image network: pass the image column with --image-column NAME")
         target = build_target(model, task, train_dataset, max_length)
         train_enc = _encode(train_dataset, target, task)
         eval_enc = _encode(eval_dataset, target, task) if eval_dataset is not None else None

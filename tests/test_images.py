@@ -29,7 +29,13 @@ def test_image_task_shares_the_label_mapping_and_round_trips(cifar_small):
     assert "modality" not in text.to_dict() and ClassificationTask.from_dict(text.to_dict()) == text
 
 
-def test_image_pools_get_errors_that_name_the_fix(cifar_small, ag_small):
+def test_image_pools_get_errors_that_name_the_fix(cifar_small, ag_small, tmp_path):
+    from svp_hf.training import train_target
+
+    with pytest.raises(ConfigError, match="timm/resnet18 is an image network: pass the image column"):
+        train_target(cifar_small, "timm/resnet18", tmp_path / "t")
+    with pytest.raises(ColumnNotFoundError, match="pass --image-column image"):
+        train_target(cifar_small, "vdcnn-9", tmp_path / "t")
     with pytest.raises(ConfigError, match="timm proxy reads images: pass the image column"):
         select(cifar_small, proxy="timm", strategy="entropy", budget=10)
     with pytest.raises(ColumnNotFoundError, match="holds images in column 'image': pass --image-column image"):
