@@ -2,7 +2,7 @@
 # bash recipes/cifar10_train_target.sh out/cifar10_al/labeled out/cifar10_r164_al
 # Train the paper's CIFAR-10 target, a pre-activation ResNet-164 (timm architecture registered by svp-hf), on a
 # selected folder (`svp-hf select/coreset` output or `active-learn`'s DIR/labeled) with the Trainer under Accelerate.
-# The result loads with transformers' Auto classes after `import svp_hf.models` (which registers the architecture).
+# The result loads with transformers' Auto classes after `import svp_hf.models.cifar_resnet` (registers the network).
 # On a GPU machine: NUM_PROCESSES=<gpus>. On a CPU-only machine, two processes (gloo) need --multi_gpu (accelerate's
 # --cpu silently starts one process) and svp-hf trains on the CPU when no GPU is present.
 set -euo pipefail

@@ -7,6 +7,7 @@
 
 __version__ = "0.1.0.dev0"
 
+from . import models  # noqa: F401  (registers VDCNN with transformers' Auto classes when those load)
 from .active import ActiveLearner, ActiveLearningConfig
 from .config import SelectionConfig
 from .coreset import coreset

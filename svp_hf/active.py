@@ -352,7 +352,7 @@ class ActiveLearner:
         c = self.config.selection_config(budget=1)
         proxy = build_proxy(c.proxy, seed=c.seed, **c.proxy_kwargs)
         train, task = _with_oracle_labels(self.pool.select(state.indices), state.labels, self.task)
-        return proxy.fit(train, task)
+        return proxy.fit(train, task, unlabeled=self.pool)
 
     def evaluate(self, proxy: Proxy, dataset=None) -> float:
         """Accuracy of ``proxy`` on ``dataset`` (default: the eval dataset) over its labeled rows."""

@@ -193,7 +193,7 @@ def select(
             train, train_task = _with_oracle_labels(train, labels[~empty[labeled]], task)
         observe = "forgetting" in strategy.requires
         t0 = time.perf_counter()
-        proxy.fit(train, train_task, observe=pool if observe else None)
+        proxy.fit(train, train_task, observe=pool if observe else None, unlabeled=pool)
         timings["proxy_fit"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         outputs = proxy.score(

@@ -157,16 +157,40 @@ def build_image_target(
 
 
 def train_wordpiece(texts: Iterable[str] | Iterable[list[str]], vocab_size: int = 8000, max_length: int = 128):
-    """A lowercase WordPiece tokenizer (BERT's special tokens) trained with the `tokenizers` library on ``texts``
-    (strings, or batches of strings, streamed)."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    """A lowercase WordPiece tokenizer (BERT's special tokens and pre-tokenisation) whose vocabulary is learnt from
+    ``texts`` (strings, or batches of strings, streamed).
+
+    The vocabulary is chosen by frequency, deterministically: every character seen (alone and as a ``##``
+    continuation), then the most frequent whole words, word-initial pieces and ``##`` word endings, ties broken
+    alphabetically. (The `tokenizers` WordPiece trainer breaks ties in hash order, so two runs on the same texts give
+    different vocabularies and, with them, different models: not acceptable for seeded runs.)
+    """
+    from collections import Counter
+
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=special))
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    words: Counter[str] = Counter()
+    for item in texts:
+        for text in [item] if isinstance(item, str) else item:
+            words.update(w for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text or "")))
+    chars = sorted({c for w in words for c in w})
+    pieces: Counter[str] = Counter()
+    for word, count in words.items():
+        pieces[word] += count
+        for i in range(2, len(word)):
+            pieces[word[:i]] += count  # word-initial pieces
+            pieces["##" + word[i - 1 :]] += count  # word endings
+    vocab = [*special, *chars, *("##" + c for c in chars)]
+    taken = set(vocab)
+    ranked = sorted((p for p in pieces if p not in taken), key=lambda p: (-pieces[p], p))
+    vocab += ranked[: max(0, vocab_size - len(vocab))]
+    tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre_tokenizer
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
@@ -187,10 +211,10 @@ def _encode(dataset, target: TargetModel, task: TextClassificationTask):
     texts = dataset.select_columns([task.text_column])
 
     def tokenize(batch):
-        return target.tokenizer(
-            [t or "" for t in batch[task.text_column]], truncation=True, padding="max_length",
-            max_length=target.max_length,
-        )  # fmt: skip
+        texts = [t or "" for t in batch[task.text_column]]
+        if hasattr(target.tokenizer, "encode_batch"):  # VDCNN's vectorised path
+            return target.tokenizer.encode_batch(texts, target.max_length)
+        return target.tokenizer(texts, truncation=True, padding="max_length", max_length=target.max_length)
 
     encoded = texts.map(tokenize, batched=True, batch_size=1000, remove_columns=[task.text_column])
     return encoded.add_column("labels", labels.tolist())
@@ -226,13 +250,11 @@ def _compute_metrics(num_labels: int):
     return compute
 
 
-def _vdcnn_optimizers(model, args, steps_per_epoch: int):
+def vdcnn_optimizer(model, learning_rate: float, weight_decay: float, steps_per_epoch: int):
     """The reference's schedule: SGD with momentum 0.9, weight decay 1e-4, the learning rate halved every 3 epochs."""
     import torch
 
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=args.learning_rate, momentum=0.9, weight_decay=args.weight_decay
-    )
+    optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate, momentum=0.9, weight_decay=weight_decay)
     every = max(1, 3 * steps_per_epoch)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 ** (step // every))
     return optimizer, scheduler
@@ -324,7 +346,7 @@ def train_target(
         world = max(1, args.world_size)
         steps_per_epoch = math.ceil(len(train_enc) / (args.per_device_train_batch_size * world))
         steps_per_epoch = math.ceil(steps_per_epoch / args.gradient_accumulation_steps)
-        optimizers = _vdcnn_optimizers(target.model, args, steps_per_epoch)
+        optimizers = vdcnn_optimizer(target.model, args.learning_rate, args.weight_decay, steps_per_epoch)
     elif target.kind in ("timm", "pretrained-image") and "optim" not in given:
         optimizers = _sgd_cosine_optimizers(target.model, args, len(train_enc))
     trainer = Trainer(
@@ -395,6 +417,11 @@ def _model_card(name, target, task, metrics, args, selection) -> str:
     if task.modality == "image":
         lines += [
             "```python",
+            *(
+                ["import svp_hf.models.cifar_resnet  # registers the architecture with timm"]
+                if "cifar_" in name
+                else []
+            ),
             "from transformers import AutoImageProcessor, AutoModelForImageClassification",
             "",
             'processor = AutoImageProcessor.from_pretrained("PATH")  # the eval transform, from config.json',

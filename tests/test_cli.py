@@ -138,3 +138,36 @@ def test_python_m_and_help():
     assert done.returncode == 0 and "select" in done.stdout
     done = run_cli("select", "--help")
     assert done.returncode == 0 and "--proxy-kwargs" in done.stdout and "--budget" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "proxy, kwargs, strategy",
+    [
+        ("transformer", {"epochs": 1, "max_length": 32}, "kcenters"),
+        ("transformer", {"epochs": 2, "max_length": 32}, "forgetting_events"),
+        ("vdcnn", {"epochs": 1, "max_length": 128}, "entropy"),
+        ("vdcnn", {"epochs": 2, "max_length": 128, "batch_size": 64}, "forgetting_events"),
+    ],
+)
+def test_select_with_the_transformer_and_vdcnn_proxies(ag_news_path, tmp_path, proxy, kwargs, strategy):
+    args = ["select", "--dataset", str(ag_news_path), "--split", "train[:400]", "--proxy", proxy,
+            "--proxy-kwargs", json.dumps(kwargs), "--strategy", strategy, "--budget", "40", "--seed", "0",
+            "--output-dir", str(tmp_path / "out"), "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    ds = datasets.load_from_disk(str(tmp_path / "out"))
+    assert len(set(ds["svp_pool_index"])) == 40 == ds.num_rows
+    config = json.loads((tmp_path / "out" / "selection_config.json").read_text())
+    assert config["config"]["proxy"] == proxy and config["config"]["proxy_kwargs"] == kwargs
+
+
+def test_active_learning_and_coreset_with_the_transformer_proxy(ag_news_path, tmp_path):
+    common = ["--dataset", str(ag_news_path), "--split", "train[:400]", "--proxy", "transformer",
+              "--proxy-kwargs", '{"epochs": 1, "max_length": 32}', "--seed", "0", "--quiet"]  # fmt: skip
+    assert main(["active-learn", *common, "--strategy", "margin", "--initial", "40", "--budgets", "80",
+                 "--output-dir", str(tmp_path / "al")]) == 0  # fmt: skip
+    rounds = (tmp_path / "al" / "rounds.jsonl").read_text().splitlines()
+    assert len(rounds) == 2 and json.loads(rounds[-1])["labeled_after"] == 80
+    assert datasets.load_from_disk(str(tmp_path / "al" / "labeled")).num_rows == 80
+    assert main(["coreset", *common, "--strategy", "entropy", "--keep", "0.5",
+                 "--output-dir", str(tmp_path / "core")]) == 0  # fmt: skip
+    assert datasets.load_from_disk(str(tmp_path / "core")).num_rows == 200

@@ -1,9 +1,13 @@
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-import svp_hf.models  # noqa: F401  (registers VDCNN with the Auto classes)
+import svp_hf  # noqa: F401  (registers VDCNN with the Auto classes)
 from svp_hf.models import VDCNNConfig, VDCNNForSequenceClassification, VDCNNTokenizer
 from svp_hf.models.vdcnn.modeling_vdcnn import kmax_pooling
 
@@ -34,6 +38,44 @@ def test_auto_classes_and_parameter_counts(depth, blocks):
     embedding = 69 * 16
     fc = 512 * 8 * 2048 + 2048 + 2048 * 2048 + 2048 + 2048 * 4 + 4
     assert n == embedding + conv_params(blocks) + fc
+
+
+AUTO = "from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer\n"
+AFTER_IMPORT = {  # whatever the user imported first, `import svp_hf` is all it takes
+    "svp_hf first": "import svp_hf\n" + AUTO,
+    "transformers first": AUTO + "import svp_hf\n",
+    "PreTrainedModel mid-way": "import svp_hf\nfrom transformers import BertModel\n" + AUTO,
+}
+
+
+@pytest.mark.parametrize("order", list(AFTER_IMPORT))
+def test_import_svp_hf_registers_auto_classes_in_any_import_order(order, tmp_path):
+    script = AFTER_IMPORT[order] + textwrap.dedent(f"""
+        import sys
+        model = AutoModelForSequenceClassification.from_config(AutoConfig.for_model("vdcnn", depth=9, num_labels=4))
+        model.save_pretrained({str(tmp_path)!r})
+        from svp_hf.models import VDCNNTokenizer
+        VDCNNTokenizer().save_pretrained({str(tmp_path)!r})
+        tokenizer = AutoTokenizer.from_pretrained({str(tmp_path)!r})
+        again = AutoModelForSequenceClassification.from_pretrained({str(tmp_path)!r})
+        print(type(model).__name__, type(tokenizer).__name__, type(again).__name__)
+        """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-3:] == [
+        "VDCNNForSequenceClassification",
+        "VDCNNTokenizer",
+        "VDCNNForSequenceClassification",
+    ]
+
+
+def test_import_svp_hf_does_not_import_transformers():
+    script = (
+        "import sys, svp_hf; print(sorted(m for m in sys.modules if m.split('.')[0] in ('transformers', 'torch')))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
 
 
 def test_bad_config_values_are_rejected():
@@ -106,3 +148,29 @@ def test_loss_goes_down_and_beats_chance_on_real_ag_news(ag_train):
         predictions = model(**test_enc).logits.argmax(-1)
     accuracy = (predictions == torch.tensor(list(held_out["label"]))).float().mean().item()
     assert accuracy > 0.45  # chance is 0.25
+
+
+def test_vectorised_encoding_matches_the_tokenizer(ag_train):
+    tokenizer = VDCNNTokenizer()
+    texts = [
+        *ag_train.select(range(300))["text"],
+        "",
+        "Ünïcode café ΣΑΣ “quotes” 😀 İstanbul",
+        "a\nb\tc\rd",
+        "x" * 3000,
+    ]
+    fast = tokenizer.encode_batch(texts, 256)
+    slow = tokenizer(texts, padding="max_length", truncation=True, max_length=256)
+    np.testing.assert_array_equal(fast["input_ids"], np.array(slow["input_ids"]))
+    np.testing.assert_array_equal(fast["attention_mask"], np.array(slow["attention_mask"]))
+    assert tokenizer.encode_batch([None], 8)["input_ids"].tolist() == [[0] * 8]
+
+
+def test_wordpiece_vocabulary_is_deterministic(ag_train):
+    from svp_hf.training import train_wordpiece
+
+    texts = list(ag_train.select(range(2000))["text"])
+    a, b = train_wordpiece(texts, vocab_size=3000), train_wordpiece([texts[:1000], texts[1000:]], vocab_size=3000)
+    assert a.get_vocab() == b.get_vocab() and a.vocab_size == 3000
+    tokens = a.tokenize("Reuters reported unprecedented profits")
+    assert "[UNK]" not in tokens and tokens[0] == "reuters"

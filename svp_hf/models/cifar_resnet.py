@@ -1,7 +1,7 @@
 """Pre-activation ResNets for 32x32 inputs (He et al., "Identity Mappings in Deep Residual Networks", 2016): the
 paper's CIFAR-10 proxy (ResNet20) and target (ResNet164), registered with timm so that they work wherever a timm name
 does (``--proxy-kwargs '{"model_name": "cifar_preact_resnet20"}'``, ``--model timm/cifar_preact_resnet164``, and
-transformers' `TimmWrapperForImageClassification` once ``svp_hf.models`` is imported).
+transformers' `TimmWrapperForImageClassification` once this module is imported).
 
 timm's own ResNets start with a stride-2 7x7 convolution and a max-pool, built for 224-pixel images: on 32x32 inputs
 the last stage sees 1x1 maps. These keep CIFAR's layout: a 3x3 stem at full resolution, three stages of 16/32/64

@@ -4,6 +4,7 @@ from .base import PROXIES, Proxy, ProxyOutputs, build_proxy, check_proxy_modalit
 from .fasttext import FastTextProxy
 from .sklearn import TfidfProxy
 from .timm import TimmProxy
+from .transformer import TransformerProxy, VDCNNProxy
 
 __all__ = [
     "PROXIES",
@@ -12,6 +13,8 @@ __all__ = [
     "ProxyOutputs",
     "TfidfProxy",
     "TimmProxy",
+    "TransformerProxy",
+    "VDCNNProxy",
     "build_proxy",
     "check_proxy_modality",
     "register_proxy",

@@ -67,7 +67,7 @@ class Proxy(ABC):
         self.epoch_predictions: np.ndarray | None = None
 
     # -- public API -----------------------------------------------------------------------------------------
-    def fit(self, dataset, task: ClassificationTask | None = None, observe=None) -> Proxy:
+    def fit(self, dataset, task: ClassificationTask | None = None, observe=None, unlabeled=None) -> Proxy:
         """Train on every row of ``dataset`` (which must all be labeled). Returns ``self``.
 
         ``task`` fixes the columns and the label mapping (pass the pool's, so that classes absent from a
@@ -77,6 +77,9 @@ class Proxy(ABC):
         ``observe``: a dataset whose predicted classes are recorded after every training epoch, in
         ``self.epoch_predictions`` (int16 ``[epochs, len(observe)]``); what forgetting events are counted from.
         Only proxies with ``observable = True`` support it.
+
+        ``unlabeled``: the whole pool, whose texts (never labels) a proxy may learn from before training, e.g. the
+        ``transformer`` proxy's WordPiece vocabulary. `select` and active learning pass the pool.
         """
         dataset = ensure_dataset(dataset, "training set")
         if dataset.num_rows == 0:
@@ -94,6 +97,8 @@ class Proxy(ABC):
         self.task = task
         labels = self.task.labels_for_training(dataset)
         self.epoch_predictions = None
+        if unlabeled is not None:
+            self._prepare(ensure_dataset(unlabeled, "unlabeled pool"))
         if observe is None:
             self._fit(dataset, labels)
         else:
@@ -165,6 +170,10 @@ class Proxy(ABC):
         return f"{type(self).__name__}(seed={self.seed}, {args})"
 
     # -- for subclasses -------------------------------------------------------------------------------------
+    def _prepare(self, unlabeled) -> None:
+        """Look at the pool's texts before `_fit` (default: nothing)."""
+        return None
+
     @abstractmethod
     def _fit(self, dataset, labels: np.ndarray) -> None: ...
 

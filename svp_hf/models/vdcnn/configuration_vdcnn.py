@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from transformers import PretrainedConfig
+from transformers.configuration_utils import PretrainedConfig
 
 # Convolutional blocks per stage (filters 64, 128, 256, 512), from the paper and the SVP reference.
 BLOCKS_PER_STAGE = {9: (1, 1, 1, 1), 17: (2, 2, 2, 2), 29: (5, 5, 2, 2), 49: (8, 8, 5, 3)}

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 
-from transformers import PreTrainedTokenizer
+import numpy as np
+from transformers.tokenization_python import PreTrainedTokenizer
 
 # 26 letters, 10 digits, space and 30 punctuation marks (67 symbols), after the alphabet of Zhang et al. (2015)
 ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789 -,;.!?:'\"/\\|_@#$%&*~+=<>()[]{}"
@@ -31,6 +33,36 @@ class VDCNNTokenizer(PreTrainedTokenizer):
         kwargs.setdefault("pad_token", "<pad>")
         kwargs.setdefault("unk_token", "<unk>")
         super().__init__(model_max_length=model_max_length, **kwargs)
+
+    def encode_batch(self, texts: Sequence[str | None], max_length: int | None = None) -> dict[str, np.ndarray]:
+        """Vectorised encoding of many texts at once: ``input_ids`` (int64) and ``attention_mask`` (int64), shape
+        ``[len(texts), max_length]``, padded and truncated to ``max_length`` (default ``model_max_length``).
+
+        The same ids as ``tokenizer(texts, padding="max_length", truncation=True)`` for ordinary text (this path
+        does not look for special-token strings such as ``"<unk>"`` inside the text), tens of times faster: one
+        table lookup over the UTF-32 code points of all texts. ``None`` is an empty text.
+        """
+        length = int(max_length or self.model_max_length)
+        cut = [t.lower()[:length] if t else "" for t in texts]
+        lengths = np.fromiter(map(len, cut), dtype=np.int64, count=len(cut))
+        codes = np.frombuffer("".join(cut).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        mask = np.arange(length) < lengths[:, None]
+        ids = np.zeros((len(cut), length), dtype=np.int64)
+        ids[mask] = self._code_table()[codes]  # boolean assignment fills row by row, in text order
+        return {"input_ids": ids, "attention_mask": mask.astype(np.int64)}
+
+    def _code_table(self) -> np.ndarray:
+        """Unicode code point -> token id (``<unk>`` for everything outside the vocabulary)."""
+        table = getattr(self, "_table", None)
+        if table is None:
+            table = np.full(0x110000, self.vocab["<unk>"], dtype=np.int64)
+            for token, index in self.vocab.items():
+                if len(token) == 1:
+                    table[ord(token)] = index
+            for blank in "\n\t\r":
+                table[ord(blank)] = self.vocab.get(" ", self.vocab["<unk>"])
+            self._table = table
+        return table
 
     @property
     def vocab_size(self) -> int:

@@ -1,0 +1,309 @@
+"""Selection via Proxy, measured: how much faster is data selection with a cheap proxy than with the target selecting
+for itself, and is the target trained on the proxy's selection as accurate?
+
+For one dataset, simulated active learning (random initial 2% of the pool, then one query per budget step: the
+paper's schedule) runs with
+  (a) ``baseline``: the target architecture as its own selection model (trained with the target's own recipe),
+  (b) ``fasttext``: the fastText proxy,
+  (c) ``tfidf``: a cheaper proxy (TF-IDF + logistic regression),
+  (d) ``random``: random selection,
+then the target is trained from scratch on each labeled set at each budget and evaluated on the test split.
+Reported: data-selection time (proxy training + scoring + ranking, summed over the rounds up to each budget) and its
+speed-up over (a); target accuracy at each budget (mean ± std over seeds); Spearman rank correlation between each
+proxy's and the baseline's scores of the same pool in the first query (same labeled set); Jaccard overlap of the rows
+each method added with the rows the baseline added. ``--coreset`` adds core-set selection: the target trained on
+30/50/70% of the pool kept by forgetting events / entropy / random against the full pool, with end-to-end time.
+
+    python -m benchmarks.svp_speedup --dataset ../shared/data/ag_news --quick
+    python -m benchmarks.svp_speedup --dataset ../shared/data/ag_news --full --coreset
+
+``--quick`` (under 5 minutes on 2 CPU cores) ends with two lines:
+``selection speed-up: X.Xx`` (fastText vs. baseline, at the largest budget) and
+``target accuracy gap vs baseline: Y.Y points`` (baseline minus fastText at the largest budget; positive = proxy
+worse).
+Results go to ``benchmarks/results/svp_speedup_<dataset>_<mode>.json`` with plots beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).parent / "results"
+
+# Targets that fit this CPU, each with its own training recipe; the baseline selector is the same model trained the
+# same way (the paper's "target selecting for itself").
+TARGETS = {
+    "bert-tiny": {
+        "train": {"num_train_epochs": 5, "learning_rate": 3e-3, "per_device_train_batch_size": 32},
+        "max_length": 64,
+        "baseline": ("transformer", {"model": "bert-tiny", "epochs": 5, "learning_rate": 3e-3, "max_length": 64}),
+    },
+    "vdcnn-9": {
+        "train": {"num_train_epochs": 6, "per_device_train_batch_size": 128},
+        "max_length": 256,
+        "baseline": ("vdcnn", {"depth": 9, "epochs": 6, "max_length": 256}),
+    },
+}
+MODES = {
+    "quick": {"pool": 3000, "test": 1000, "budgets": [0.1, 0.2], "seeds": [0], "keep": [0.5]},
+    "full": {
+        "pool": None,
+        "test": None,
+        "budgets": [0.1, 0.2, 0.3, 0.4, 0.5],
+        "seeds": [0, 1, 2],
+        "keep": [0.3, 0.5, 0.7],
+    },
+}
+PROXIES = {"fasttext": ("fasttext", {}), "tfidf": ("tfidf", {})}
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", default="../shared/data/ag_news", help="a data folder with train/test splits")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--quick", dest="mode", action="store_const", const="quick")
+    mode.add_argument("--full", dest="mode", action="store_const", const="full")
+    p.add_argument("--target", default="bert-tiny", choices=sorted(TARGETS))
+    p.add_argument("--strategy", default="least_confidence")
+    p.add_argument("--seeds", default=None, help="comma-separated; default: 0 (quick) or 0,1,2 (full)")
+    p.add_argument("--pool-size", type=int, default=None, help="override the mode's pool size (rows of train)")
+    p.add_argument("--budgets", default=None, help="override the mode's budgets, e.g. 0.1,0.2,0.3")
+    p.add_argument("--coreset", action="store_true", help="also measure core-set selection")
+    p.add_argument(
+        "--out", default=None, help="results JSON (default: benchmarks/results/svp_speedup_<ds>_<mode>.json)"
+    )
+    p.set_defaults(mode="quick")
+    return p
+
+
+def _load(args, settings):
+    from svp_hf.data import load_pool
+
+    pool, test = load_pool(args.dataset, "train"), load_pool(args.dataset, "test")
+    size = args.pool_size or settings["pool"]
+    if size and size < pool.num_rows:
+        pool = pool.shuffle(seed=0).select(range(size)).flatten_indices()
+    if settings["test"] and settings["test"] < test.num_rows:
+        test = test.shuffle(seed=0).select(range(settings["test"])).flatten_indices()
+    return pool, test
+
+
+def _selection_seconds(record: dict) -> float:
+    t = record.get("timings_s", {})
+    return float(sum(t.get(k, 0.0) for k in ("proxy_fit", "proxy_score", "strategy")))
+
+
+def _train_target(target: str, train, test, seed: int, workdir: Path) -> tuple[float, float]:
+    from svp_hf.training import train_target
+
+    spec = TARGETS[target]
+    out = workdir / f"target-{time.monotonic_ns()}"
+    t0 = time.perf_counter()
+    metrics = train_target(
+        train, target, out, eval_dataset=test, max_length=spec["max_length"], overwrite=True,
+        training_args={**spec["train"], "seed": seed, "save_strategy": "no", "eval_strategy": "no",
+                       "logging_strategy": "no", "log_level": "error"},
+    )  # fmt: skip
+    seconds = time.perf_counter() - t0
+    shutil.rmtree(out, ignore_errors=True)
+    return float(metrics["eval_accuracy"]), seconds
+
+
+def run_active_learning(args, settings, pool, test, workdir: Path) -> dict:
+    from svp_hf.active import ActiveLearner, ActiveLearningConfig
+
+    budgets = [float(b) for b in args.budgets.split(",")] if args.budgets else settings["budgets"]
+    methods = {"baseline": TARGETS[args.target]["baseline"], **PROXIES, "random": ("fasttext", {})}
+    runs = []
+    for seed in settings["seeds"]:
+        first_scores = {}
+        added = {}
+        for method, (proxy, kwargs) in methods.items():
+            config = ActiveLearningConfig(
+                proxy=proxy, proxy_kwargs=kwargs, strategy="random" if method == "random" else args.strategy,
+                initial=0.02, budgets=budgets, batch_size=None, seed=seed,
+            )  # fmt: skip
+            out = workdir / f"al-{method}-{seed}"
+            t0 = time.perf_counter()
+            state = ActiveLearner(pool, out, config).run()
+            wall = time.perf_counter() - t0
+            records = state.records
+            cumulative = np.cumsum([_selection_seconds(r) if i else 0.0 for i, r in enumerate(records)])
+            first_scores[method] = np.load(out / "scores" / "round_0001.npy")
+            added[method] = set(state.indices[state.rounds > 0].tolist())
+            for r, budget in enumerate(budgets, start=1):
+                rows = state.indices[state.rounds <= r]
+                accuracy, train_s = _train_target(args.target, pool.select(rows), test, seed, workdir)
+                runs.append({
+                    "method": method, "seed": seed, "budget": budget, "labeled": int(len(rows)),
+                    "selection_s": float(cumulative[r]), "round_selection_s": _selection_seconds(records[r]),
+                    "target_accuracy": accuracy, "target_train_s": train_s, "al_wall_s": wall,
+                })  # fmt: skip
+                print(f"[seed {seed}] {method:9s} budget {budget:.0%}: selection {cumulative[r]:7.2f}s, "
+                      f"target accuracy {accuracy:.4f}", flush=True)  # fmt: skip
+            shutil.rmtree(out, ignore_errors=True)
+        for method in methods:
+            if method in ("baseline", "random"):
+                continue
+            runs.append({
+                "method": method, "seed": seed, "spearman_first_query": _spearman(first_scores[method],
+                                                                                  first_scores["baseline"]),
+                "jaccard_added_vs_baseline": _jaccard(added[method], added["baseline"]),
+            })  # fmt: skip
+        runs.append({"method": "random", "seed": seed,
+                     "jaccard_added_vs_baseline": _jaccard(added["random"], added["baseline"])})  # fmt: skip
+    return {"budgets": budgets, "runs": runs}
+
+
+def run_coreset(args, settings, pool, test, workdir: Path) -> dict:
+    import svp_hf
+
+    rows = []
+    for seed in settings["seeds"]:
+        accuracy, full_s = _train_target(args.target, pool, test, seed, workdir)
+        rows.append({"method": "full data", "seed": seed, "keep": 1.0, "target_accuracy": accuracy,
+                     "end_to_end_s": full_s, "selection_s": 0.0})  # fmt: skip
+        for keep in settings["keep"]:
+            for strategy, proxy in (
+                ("forgetting_events", "fasttext"),
+                ("entropy", "fasttext"),
+                ("random", "fasttext"),
+            ):
+                t0 = time.perf_counter()
+                kept = svp_hf.coreset(pool, keep=keep, proxy=proxy, strategy=strategy, seed=seed).dataset
+                selection_s = time.perf_counter() - t0
+                accuracy, train_s = _train_target(args.target, kept, test, seed, workdir)
+                rows.append({"method": f"{strategy} ({proxy})", "seed": seed, "keep": keep,
+                             "target_accuracy": accuracy, "selection_s": selection_s,
+                             "end_to_end_s": selection_s + train_s, "full_data_s": full_s})  # fmt: skip
+                print(f"[seed {seed}] core-set {strategy:17s} keep {keep:.0%}: accuracy {accuracy:.4f}, "
+                      f"end to end {selection_s + train_s:.1f}s vs full {full_s:.1f}s", flush=True)  # fmt: skip
+    return {"runs": rows}
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy.stats import spearmanr
+
+    ok = np.isfinite(a) & np.isfinite(b)
+    return float(spearmanr(a[ok], b[ok]).statistic)
+
+
+def _jaccard(a: set, b: set) -> float:
+    return len(a & b) / max(1, len(a | b))
+
+
+def summarize(al: dict) -> dict:
+    """Mean ± std per method and budget, and the speed-up over the baseline."""
+    table = {}
+    for method in ("baseline", "fasttext", "tfidf", "random"):
+        for budget in al["budgets"]:
+            rows = [r for r in al["runs"] if r["method"] == method and r.get("budget") == budget]
+            if not rows:
+                continue
+            acc = np.array([r["target_accuracy"] for r in rows])
+            sel = np.array([r["selection_s"] for r in rows])
+            table[(method, budget)] = {
+                "accuracy_mean": acc.mean(),
+                "accuracy_std": acc.std(),
+                "selection_s": sel.mean(),
+            }
+    for (_, budget), row in table.items():
+        base = table[("baseline", budget)]["selection_s"]
+        row["speedup"] = base / row["selection_s"] if row["selection_s"] > 0 else float("inf")
+        row["gap_points"] = 100 * (table[("baseline", budget)]["accuracy_mean"] - row["accuracy_mean"])
+    return table
+
+
+def plot(al: dict, table: dict, path_prefix: Path, title: str) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    budgets = al["budgets"]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    for method in ("baseline", "fasttext", "tfidf", "random"):
+        means = [table[(method, b)]["accuracy_mean"] for b in budgets]
+        stds = [table[(method, b)]["accuracy_std"] for b in budgets]
+        ax1.errorbar([100 * b for b in budgets], means, yerr=stds, marker="o", capsize=3, label=method)
+        if method != "random":
+            per_round = [
+                np.mean([r["round_selection_s"] for r in al["runs"] if r["method"] == method and r.get("budget") == b])
+                for b in budgets
+            ]
+            ax2.plot([100 * b for b in budgets], per_round, marker="o", label=method)
+    ax1.set(xlabel="labeled budget (% of pool)", ylabel="target test accuracy", title=f"{title}: target accuracy")
+    ax2.set(xlabel="labeled budget (% of pool)", ylabel="seconds", yscale="log", title="selection time per round")
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    out = f"{path_prefix}.png"
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return [out]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = make_parser().parse_args(argv)
+    logging.disable(logging.WARNING)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.logging.set_verbosity_error()
+    settings = dict(MODES[args.mode])
+    if args.seeds:
+        settings["seeds"] = [int(s) for s in args.seeds.split(",")]
+    name = Path(args.dataset.rstrip("/")).name
+    t_start = time.perf_counter()
+    pool, test = _load(args, settings)
+    print(f"{name}: pool {pool.num_rows} rows, test {test.num_rows} rows, target {args.target}, mode {args.mode}")
+    with tempfile.TemporaryDirectory(prefix="svp-speedup-") as tmp:
+        al = run_active_learning(args, settings, pool, test, Path(tmp))
+        core = run_coreset(args, settings, pool, test, Path(tmp)) if args.coreset else None
+    table = summarize(al)
+    out = Path(args.out) if args.out else RESULTS / f"svp_speedup_{name}_{args.target}_{args.mode}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result = {
+        "command": "python -m benchmarks.svp_speedup " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
+        "dataset": name, "pool_rows": pool.num_rows, "test_rows": test.num_rows, "target": args.target,
+        "strategy": args.strategy, "mode": args.mode, "seeds": settings["seeds"],
+        "active_learning": al,
+        "summary": [{"method": m, "budget": b, **{k: float(v) for k, v in r.items()}} for (m, b), r in table.items()],
+        "coreset": core,
+        "wall_s": time.perf_counter() - t_start,
+    }  # fmt: skip
+    from svp_hf.io import write_json_atomic
+
+    write_json_atomic(out, result)
+    try:
+        result["plots"] = plot(al, table, out.with_suffix(""), f"{name} ({args.target})")
+    except ImportError:
+        result["plots"] = []
+    print("\nmethod     budget  selection s  speed-up  target acc (mean ± std)  gap (points)")
+    for (method, budget), row in table.items():
+        speedup = "      -" if method == "random" else f"{row['speedup']:6.1f}x"
+        print(f"{method:9s}  {budget:5.0%}  {row['selection_s']:11.2f}  {speedup}  "
+              f"{row['accuracy_mean']:.4f} ± {row['accuracy_std']:.4f}       {row['gap_points']:+.1f}")  # fmt: skip
+    print(f"results: {out}")
+    last = al["budgets"][-1]
+    print(f"selection speed-up: {table[('fasttext', last)]['speedup']:.1f}x")
+    print(f"target accuracy gap vs baseline: {table[('fasttext', last)]['gap_points']:.1f} points")
+    return result
+
+
+if __name__ == "__main__":
+    main()
