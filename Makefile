@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(TORCH_PIP_ENV) $(BIN)/pip install --quiet torch==2.13.0 torchvision==0.28.0
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[all,dev]"
-	$(BIN)/python -c "import torch, torchvision, fasttext, svp_hf; from transformers import Trainer; \
+	$(BIN)/python -c "import torch, torchvision, fasttext, timm, svp_hf; from transformers import Trainer; \
 	assert torch.__version__.split('+')[1:] == torchvision.__version__.split('+')[1:], 'torch/torchvision builds differ'; \
 	print('svp-hf', svp_hf.__version__, 'with torch', torch.__version__)"
 	touch $@

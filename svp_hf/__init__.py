@@ -11,7 +11,7 @@ from . import models  # noqa: F401  (registers VDCNN with transformers' Auto cla
 from .active import ActiveLearner, ActiveLearningConfig
 from .config import SelectionConfig
 from .coreset import coreset
-from .data import TextClassificationTask, load_pool, resolve_budget
+from .data import ClassificationTask, ImageClassificationTask, TextClassificationTask, load_pool, resolve_budget
 from .errors import (
     BudgetError,
     ColumnNotFoundError,
@@ -51,6 +51,7 @@ __all__ = [
     "PROXIES",
     "STRATEGIES",
     "BudgetError",
+    "ClassificationTask",
     "ColumnNotFoundError",
     "ColumnTypeError",
     "ConfigError",
@@ -59,6 +60,7 @@ __all__ = [
     "DistributedError",
     "EmptyPoolError",
     "HubError",
+    "ImageClassificationTask",
     "LabelError",
     "MissingDependencyError",
     "NotFittedError",

@@ -20,6 +20,7 @@ import csv
 import json
 import logging
 import os
+import shutil
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -29,7 +30,16 @@ import numpy as np
 
 from . import __version__
 from .config import SelectionConfig
-from .data import TextClassificationTask, check_budget, check_column, ensure_dataset, resolve_budget
+from .data import (
+    ClassificationTask,
+    ImageClassificationTask,
+    TextClassificationTask,
+    check_budget,
+    check_input_column,
+    ensure_dataset,
+    resolve_budget,
+    task_from_dataset,
+)
 from .errors import BudgetError, ConfigError, LabelError, OutputExistsError
 from .io import atomic_directory, atomic_file, write_json_atomic
 from .proxies import Proxy, build_proxy
@@ -48,7 +58,8 @@ class ActiveLearningConfig:
     """Settings of an active-learning run.
 
     Args:
-        proxy, strategy, proxy_kwargs, strategy_kwargs, text_column, label_column, seed: as in `SelectionConfig`.
+        proxy, strategy, proxy_kwargs, strategy_kwargs, text_column, label_column, image_column, seed: as in
+            `SelectionConfig` (``image_column`` for image pools, with an image proxy such as ``timm``).
         initial (`float` or `int`, defaults to `0.02`): the random initial labeled set, a fraction of the pool or a
             count (the paper: 2%).
         budgets (list of `float` or `int`, defaults to the paper's ``[0.1, 0.2, 0.3, 0.4, 0.5]``): the labeled-set
@@ -72,6 +83,7 @@ class ActiveLearningConfig:
     seed: int = 0
     text_column: str = "text"
     label_column: str = "label"
+    image_column: str | None = None
     proxy_kwargs: dict[str, Any] = field(default_factory=dict)
     strategy_kwargs: dict[str, Any] = field(default_factory=dict)
     stratified: bool = False
@@ -99,6 +111,7 @@ class ActiveLearningConfig:
                 "seed": self.seed,
                 "text_column": self.text_column,
                 "label_column": self.label_column,
+                "image_column": self.image_column,
                 "proxy_kwargs": self.proxy_kwargs,
                 "strategy_kwargs": self.strategy_kwargs,
                 **overrides,
@@ -193,15 +206,15 @@ class ActiveLearner:
         self.oracle = oracle
         self.eval_dataset = eval_dataset
         self.source = source or {}
-        check_column(self.pool, config.text_column, "text", "--text-column")
+        check_input_column(self.pool, config.text_column, config.image_column)
         self.task = self._task()
         self.plan = plan_rounds(config, self.pool.num_rows)
 
     # -- setup ----------------------------------------------------------------------------------------------
-    def _task(self) -> TextClassificationTask:
+    def _task(self) -> ClassificationTask:
         c = self.config
         if c.label_column in self.pool.column_names:
-            task = TextClassificationTask.from_dataset(self.pool, c.text_column, c.label_column)
+            task = task_from_dataset(self.pool, c.text_column, c.label_column, c.image_column)
             if c.label_names and list(c.label_names) != list(task.label_names):
                 raise ConfigError(
                     f"label_names {c.label_names} differ from the pool's classes {list(task.label_names)}"
@@ -215,6 +228,8 @@ class ActiveLearner:
         if not c.label_names or len(c.label_names) < 2:
             raise ConfigError("the pool has no label column: give the classes with label_names (--label-names a,b)")
         names = tuple(str(n) for n in c.label_names)
+        if c.image_column:
+            return ImageClassificationTask(names, c.image_column, c.label_column, "str", names)
         return TextClassificationTask(names, c.text_column, c.label_column, "str", names)
 
     def load_state(self) -> ActiveLearningState:
@@ -367,9 +382,10 @@ class ActiveLearner:
             write_json_atomic(
                 self.dir / STATE_FILE, self._state_document(f"state/{name}.npz", new.records, pending=None)
             )  # the commit point: everything below is derived from it
-            self._write_derived_files(new)
+            self._write_derived(new)
             for stale in (self.dir / "pending").glob(f"{name}.*"):
                 stale.unlink()
+            shutil.rmtree(self.dir / "pending" / f"{name}_images", ignore_errors=True)
 
         _on_main(write, f"committing round {r}")
         return new
@@ -435,16 +451,20 @@ class ActiveLearner:
         r = query["round"]
         name = f"round_{r:04d}"
         pending_dir = self.dir / "pending"
-        texts = self.pool.select(query["indices"])[self.config.text_column]
+        if self.task.modality == "image":  # annotators get PNG files; the row names the file
+            shown, images = "image", self._export_images(query["indices"], pending_dir / f"{name}_images")
+            inputs = [f"{name}_images/{p}" for p in images]
+        else:
+            shown, inputs = "text", self.pool.select(query["indices"])[self.config.text_column]
         rows = [
-            {"svp_round": r, "svp_pool_index": int(i), "text": t, "label": ""} for i, t in zip(query["indices"], texts)
+            {"svp_round": r, "svp_pool_index": int(i), shown: t, "label": ""} for i, t in zip(query["indices"], inputs)
         ]
         jsonl = pending_dir / f"{name}.jsonl"
         with atomic_file(jsonl) as tmp:
             tmp.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
         csv_file = pending_dir / f"{name}.csv"
         with atomic_file(csv_file) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=["svp_round", "svp_pool_index", "text", "label"])
+            writer = csv.DictWriter(f, fieldnames=["svp_round", "svp_pool_index", shown, "label"])
             writer.writeheader()
             writer.writerows(rows)
         with atomic_file(pending_dir / f"{name}.npz") as tmp:
@@ -453,6 +473,16 @@ class ActiveLearner:
         pending = {"round": r, "files": [f"pending/{name}.jsonl", f"pending/{name}.csv"], "record": query["record"]}
         document = self._state_document(saved.get("state_file"), saved.get("records", []), pending)
         write_json_atomic(self.dir / STATE_FILE, document)
+
+    def _export_images(self, indices: np.ndarray, folder: Path) -> list[str]:
+        """Write the queried images as ``<pool index>.png`` into ``folder`` (atomically); returns the file names."""
+        rows = self.pool.select(indices).select_columns([self.task.image_column])
+        names = []
+        with atomic_directory(folder, overwrite=True) as tmp:
+            for i, row in zip(indices, rows):
+                names.append(f"{int(i)}.png")
+                row[self.task.image_column].save(tmp / names[-1], format="PNG")
+        return names
 
     def import_labels(self, path: str | os.PathLike) -> ActiveLearningState:
         """Import a filled label file for the pending round and commit the round. Any problem raises `LabelError`

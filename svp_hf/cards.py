@@ -42,7 +42,7 @@ def card_metadata(selection: dict[str, Any], data_files: str | None = None) -> d
         tags.append(f"proxy:{cfg.get('proxy')}")
     metadata: dict[str, Any] = {
         "tags": tags,
-        "task_categories": ["text-classification"],
+        "task_categories": ["image-classification" if cfg.get("image_column") else "text-classification"],
         "size_categories": [_size_category(int(selection.get("num_selected") or 0))],
     }
     if data_files:

@@ -94,11 +94,13 @@ def make_parser() -> argparse.ArgumentParser:
         "--model",
         metavar="NAME_OR_PATH",
         help="vdcnn-9|vdcnn-17|vdcnn-29|vdcnn-49, bert-tiny|bert-mini|bert-small|bert-medium|bert-base (built from a "
-        "config), or a local path / Hub id of a pretrained sequence-classification model",
+        "config), timm/ARCH (any timm architecture, random weights; images, with --image-column), or a local path / "
+        "Hub id of a pretrained sequence- or image-classification model",
     )
     g.add_argument("--eval-dataset", metavar="PATH_OR_HUB_ID", help="default: the training dataset's source")
     g.add_argument("--eval-split", default="test", help="split of the eval dataset (default: test)")
     g.add_argument("--max-length", type=int, help="tokens (characters for VDCNN) per input")
+    g.add_argument("--image-size", type=int, help="images: resize the shorter side to N, then centre-crop N x N")
     g = p.add_argument_group("output")
     g.add_argument("--output-dir", metavar="DIR", help="model, tokenizer, metrics and model card (must not exist)")
     g.add_argument("--overwrite", action="store_true", help="replace --output-dir if it exists")
@@ -179,6 +181,12 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--split", default="train", help="split, with slicing: train, train[:2000] (default: train)")
     g.add_argument("--text-column", default="text", metavar="NAME", help="column with the text (default: text)")
     g.add_argument("--label-column", default="label", metavar="NAME", help="column with the labels (default: label)")
+    g.add_argument(
+        "--image-column",
+        metavar="NAME",
+        help="column with images (a datasets.Image feature) for image classification; replaces --text-column and "
+        "needs an image proxy (--proxy timm) or target (--model timm/NAME)",
+    )
 
 
 def _apply_config_file(parser: argparse.ArgumentParser, argv: list[str]) -> None:
@@ -258,6 +266,7 @@ def run_select(args: argparse.Namespace) -> int:
         seed=args.seed,
         text_column=args.text_column,
         label_column=args.label_column,
+        image_column=args.image_column,
         proxy_kwargs=args.proxy_kwargs,
         strategy_kwargs=args.strategy_kwargs,
         batch_size=args.batch_size,
@@ -337,8 +346,10 @@ def run_train(args: argparse.Namespace) -> int:
         eval_dataset=eval_dataset,
         text_column=args.text_column,
         label_column=args.label_column,
+        image_column=args.image_column,
         training_args=training_args,
         max_length=args.max_length,
+        image_size=args.image_size,
         selection_config=selection,
         overwrite=args.overwrite,
     )
@@ -379,6 +390,7 @@ def run_active_learn(args: argparse.Namespace) -> int:
         seed=args.seed,
         text_column=args.text_column,
         label_column=args.label_column,
+        image_column=args.image_column,
         proxy_kwargs=args.proxy_kwargs,
         strategy_kwargs=args.strategy_kwargs,
         stratified=args.stratified,

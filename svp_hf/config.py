@@ -7,7 +7,7 @@ from typing import Any
 
 from .data import check_budget
 from .errors import ConfigError
-from .proxies import PROXIES, Proxy
+from .proxies import PROXIES, Proxy, check_proxy_modality
 from .strategies import STRATEGIES, Strategy
 
 
@@ -29,6 +29,9 @@ class SelectionConfig:
             give the same rows in the same order.
         text_column (`str`, defaults to `"text"`), label_column (`str`, defaults to `"label"`):
             Columns with the inputs and the labels.
+        image_column (`str`, *optional*):
+            The column of images (a `datasets.Image` feature) for image classification; ``text_column`` is then
+            ignored. Needs an image proxy (``timm``).
         proxy_kwargs (`dict`), strategy_kwargs (`dict`):
             Hyperparameters of a named proxy / strategy (unknown keys raise and list the valid ones).
         batch_size (`int`, defaults to `8192`):
@@ -43,6 +46,7 @@ class SelectionConfig:
     seed: int = 0
     text_column: str = "text"
     label_column: str = "label"
+    image_column: str | None = None
     proxy_kwargs: dict[str, Any] = field(default_factory=dict)
     strategy_kwargs: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 8192
@@ -68,6 +72,20 @@ class SelectionConfig:
                 raise ConfigError(f"{name} must be a mapping of hyperparameters, got {type(value).__name__}")
         if not isinstance(self.batch_size, int) or self.batch_size <= 0:
             raise ConfigError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        if self.image_column is not None and (not isinstance(self.image_column, str) or not self.image_column):
+            raise ConfigError(f"image_column must be a column name, got {self.image_column!r}")
+        strategy_cls = STRATEGIES.get(self.strategy) if isinstance(self.strategy, str) else type(self.strategy)
+        if strategy_cls.requires:  # random selection trains no proxy, so any proxy name goes with it
+            check_proxy_modality(self.proxy, self.modality)
+
+    @property
+    def modality(self) -> str:
+        """``"image"`` when ``image_column`` is set, else ``"text"``."""
+        return "image" if self.image_column else "text"
+
+    @property
+    def input_column(self) -> str:
+        return self.image_column or self.text_column
 
     @property
     def proxy_name(self) -> str:
@@ -90,5 +108,6 @@ class SelectionConfig:
             "seed": self.seed,
             "text_column": self.text_column,
             "label_column": self.label_column,
+            **({"image_column": self.image_column} if self.image_column else {}),
             "batch_size": self.batch_size,
         }

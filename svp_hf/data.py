@@ -5,6 +5,7 @@ Everything here works on Arrow data in batches: a pool is never turned into Pyth
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -12,7 +13,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -22,6 +23,7 @@ from .errors import (
     BudgetError,
     ColumnNotFoundError,
     ColumnTypeError,
+    ConfigError,
     DatasetNotFoundError,
     DatasetTypeError,
     EmptyPoolError,
@@ -194,9 +196,8 @@ def check_column(ds, column: str, role: str, flag: str) -> None:
 # --------------------------------------------------------------------------------------------------------------
 # The task: which columns hold the inputs and labels, and the label <-> id mapping
 # --------------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TextClassificationTask:
-    """What a proxy needs to know about a text-classification pool.
+class ClassificationTask:
+    """The label half of a task, shared by every input kind: the label <-> id mapping and label encoding.
 
     Labels are mapped to ids ``0 .. num_labels-1`` once, over the whole pool, so that every proxy's
     ``predict_proba`` columns mean the same classes, including classes missing from a small labeled set:
@@ -205,32 +206,31 @@ class TextClassificationTask:
     - integer labels are mapped in ascending order of value (``0..C-1`` stays as it is), named by their value;
     - string labels are mapped in sorted order, named by themselves (an empty string means "no label").
 
-    Use `TextClassificationTask.from_dataset` to build one.
+    Subclasses are frozen dataclasses with the fields ``label_names``, ``label_column``, ``label_kind`` and
+    ``label_values``, plus the column(s) holding their inputs; ``modality`` and ``input_column`` name those.
+    Use `task_from_dataset` (or a subclass's ``from_dataset``) to build one.
     """
 
+    modality: ClassVar[str]
     label_names: tuple[str, ...]
-    text_column: str = "text"
-    label_column: str = "label"
-    label_kind: str = "class_label"  # "class_label" | "int" | "str"
-    label_values: tuple[Any, ...] | None = field(default=None)  # raw values for "int"/"str", in id order
+    label_column: str
+    label_kind: str  # "class_label" | "int" | "str"
+    label_values: tuple[Any, ...] | None  # raw values for "int"/"str", in id order
 
     @property
     def num_labels(self) -> int:
         return len(self.label_names)
 
-    @classmethod
-    def from_dataset(cls, ds, text_column: str = "text", label_column: str = "label") -> TextClassificationTask:
+    @property
+    def input_column(self) -> str:
+        raise NotImplementedError
+
+    @staticmethod
+    def infer_labels(ds, label_column: str) -> tuple[tuple[str, ...], str, tuple[Any, ...] | None]:
+        """``(label_names, label_kind, label_values)`` of ``ds[label_column]`` (at least two classes)."""
         import datasets
 
-        ds = ensure_dataset(ds)
-        check_column(ds, text_column, "text", "--text-column")
         check_column(ds, label_column, "label", "--label-column")
-        text_feature = ds.features[text_column]
-        if not (isinstance(text_feature, datasets.Value) and text_feature.dtype in ("string", "large_string")):
-            raise ColumnTypeError(
-                f"text column {text_column!r} holds {text_feature}, not strings; pass the column with the text "
-                "as --text-column"
-            )
         feature = ds.features[label_column]
         if isinstance(feature, datasets.ClassLabel):
             names = tuple(feature.names)
@@ -248,7 +248,7 @@ class TextClassificationTask:
             raise LabelError(
                 f"label column {label_column!r} has {len(names)} class(es) {list(names)}; selection needs at least 2"
             )
-        return cls(names, text_column, label_column, kind, values)
+        return names, kind, values
 
     # -- labels ----------------------------------------------------------------------------------------------
     def encode_labels(self, ds) -> np.ndarray:
@@ -283,31 +283,153 @@ class TextClassificationTask:
             )
         return ids
 
-    # -- text ------------------------------------------------------------------------------------------------
+    def with_label_column(self, label_column: str) -> ClassificationTask:
+        """The same task with labels as ClassLabel ids in ``label_column`` (e.g. labels given by an oracle)."""
+        return dataclasses.replace(self, label_column=label_column, label_kind="class_label", label_values=None)
+
+    def empty_input_mask(self, ds) -> np.ndarray:
+        """True for rows whose input carries nothing (no text, no image): never selected, never trained on."""
+        raise NotImplementedError
+
+    # -- (de)serialisation -----------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["label_names"] = list(self.label_names)
+        out["label_values"] = list(self.label_values) if self.label_values is not None else None
+        if self.modality != "text":  # text tasks keep the layout saved proxies already have
+            out["modality"] = self.modality
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ClassificationTask:
+        task_cls = TASKS.get(d.get("modality", "text"))
+        if task_cls is None:
+            raise ConfigError(f"unknown task modality {d.get('modality')!r}; known: {', '.join(TASKS)}")
+        if cls is not ClassificationTask and not issubclass(task_cls, cls):
+            raise ConfigError(f"a saved {task_cls.modality} task is not a {cls.__name__}")
+        values = {f.name: d[f.name] for f in dataclasses.fields(task_cls) if f.name in d}
+        values["label_names"] = tuple(values["label_names"])
+        if values.get("label_values") is not None:
+            values["label_values"] = tuple(values["label_values"])
+        return task_cls(**values)
+
+
+@dataclass(frozen=True)
+class TextClassificationTask(ClassificationTask):
+    """What a proxy needs to know about a text-classification pool: the text and label columns and the label
+    mapping (see `ClassificationTask`). Use `TextClassificationTask.from_dataset` to build one."""
+
+    modality: ClassVar[str] = "text"
+    label_names: tuple[str, ...]
+    text_column: str = "text"
+    label_column: str = "label"
+    label_kind: str = "class_label"  # "class_label" | "int" | "str"
+    label_values: tuple[Any, ...] | None = field(default=None)  # raw values for "int"/"str", in id order
+
+    @property
+    def input_column(self) -> str:
+        return self.text_column
+
+    @classmethod
+    def from_dataset(cls, ds, text_column: str = "text", label_column: str = "label") -> TextClassificationTask:
+        import datasets
+
+        ds = ensure_dataset(ds)
+        check_column(ds, text_column, "text", "--text-column")
+        text_feature = ds.features[text_column]
+        if not (isinstance(text_feature, datasets.Value) and text_feature.dtype in ("string", "large_string")):
+            hint = (
+                f"; it holds images: pass --image-column {text_column} (and an image proxy such as timm)"
+                if isinstance(text_feature, datasets.Image)
+                else ""
+            )
+            raise ColumnTypeError(
+                f"text column {text_column!r} holds {text_feature}, not strings; pass the column with the text "
+                f"as --text-column{hint}"
+            )
+        names, kind, values = cls.infer_labels(ds, label_column)
+        return cls(names, text_column, label_column, kind, values)
+
     def iter_texts(self, ds, batch_size: int = 8192) -> Iterator[pa.Array]:
         """The text column in Arrow batches, nulls as empty strings."""
         yield from iter_text_batches(ds, self.text_column, batch_size)
 
-    # -- (de)serialisation -----------------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "text_column": self.text_column,
-            "label_column": self.label_column,
-            "label_names": list(self.label_names),
-            "label_kind": self.label_kind,
-            "label_values": list(self.label_values) if self.label_values is not None else None,
-        }
+    def empty_input_mask(self, ds) -> np.ndarray:
+        return empty_text_mask(ds, self.text_column)
+
+
+@dataclass(frozen=True)
+class ImageClassificationTask(ClassificationTask):
+    """What a proxy needs to know about an image-classification pool: the image column (a `datasets.Image`
+    feature: PIL images, or ``{"bytes", "path"}`` structs), the label column and the label mapping (see
+    `ClassificationTask`). Use `ImageClassificationTask.from_dataset` to build one."""
+
+    modality: ClassVar[str] = "image"
+    label_names: tuple[str, ...]
+    image_column: str = "image"
+    label_column: str = "label"
+    label_kind: str = "class_label"
+    label_values: tuple[Any, ...] | None = field(default=None)
+
+    @property
+    def input_column(self) -> str:
+        return self.image_column
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TextClassificationTask:
-        values = d.get("label_values")
-        return cls(
-            label_names=tuple(d["label_names"]),
-            text_column=d["text_column"],
-            label_column=d["label_column"],
-            label_kind=d["label_kind"],
-            label_values=tuple(values) if values is not None else None,
+    def from_dataset(cls, ds, image_column: str = "image", label_column: str = "label") -> ImageClassificationTask:
+        ds = ensure_dataset(ds)
+        check_image_column(ds, image_column)
+        names, kind, values = cls.infer_labels(ds, label_column)
+        return cls(names, image_column=image_column, label_column=label_column, label_kind=kind, label_values=values)
+
+    def empty_input_mask(self, ds) -> np.ndarray:
+        return empty_image_mask(ds, self.image_column)
+
+
+TASKS: dict[str, type[ClassificationTask]] = {"text": TextClassificationTask, "image": ImageClassificationTask}
+
+
+def check_image_column(ds, column: str) -> None:
+    """The image column exists and holds a `datasets.Image` feature; else an error that names the fix."""
+    import datasets
+
+    check_column(ds, column, "image", "--image-column")
+    feature = ds.features[column]
+    if not isinstance(feature, datasets.Image):
+        images = [n for n, f in ds.features.items() if isinstance(f, datasets.Image)]
+        hint = f"; the Image column(s) here: {', '.join(images)}" if images else ""
+        raise ColumnTypeError(
+            f"image column {column!r} holds {feature}, not images (a datasets.Image feature){hint}. Pass the image "
+            "column as --image-column, or cast it with ds.cast_column(name, datasets.Image())"
         )
+
+
+def task_from_dataset(
+    ds, text_column: str = "text", label_column: str = "label", image_column: str | None = None
+) -> ClassificationTask:
+    """An `ImageClassificationTask` when ``image_column`` is given, else a `TextClassificationTask`."""
+    if image_column:
+        return ImageClassificationTask.from_dataset(ds, image_column, label_column)
+    return TextClassificationTask.from_dataset(ds, text_column, label_column)
+
+
+def check_input_column(ds, text_column: str = "text", image_column: str | None = None) -> None:
+    """Check the input column exists (an Image feature for images), with a hint when the pool holds images but no
+    ``image_column`` was given."""
+    import datasets
+
+    if image_column:
+        check_image_column(ds, image_column)
+        return
+    if text_column not in ds.column_names:
+        images = [n for n, f in ds.features.items() if isinstance(f, datasets.Image)]
+        if images:
+            raise ColumnNotFoundError(
+                f"text column {text_column!r} not found; the dataset holds images in column {images[0]!r}: pass "
+                f"--image-column {images[0]} (image_column={images[0]!r}) with an image proxy (timm) or target "
+                "(timm/NAME)"
+            )
+    check_column(ds, text_column, "text", "--text-column")
 
 
 def iter_text_batches(ds, column: str, batch_size: int = 8192) -> Iterator[pa.Array]:
@@ -316,6 +438,21 @@ def iter_text_batches(ds, column: str, batch_size: int = 8192) -> Iterator[pa.Ar
     for table in view.iter(batch_size=batch_size):
         arr = table.column(0).combine_chunks()
         yield pc.fill_null(arr, "")
+
+
+def empty_image_mask(ds, column: str, batch_size: int = 65536) -> np.ndarray:
+    """True for rows without an image (null, or an ``{"bytes", "path"}`` struct with neither), read from Arrow
+    without decoding any image."""
+    parts = []
+    view = ds.select_columns([column]).with_format("arrow")
+    for table in view.iter(batch_size=batch_size):
+        arr = table.column(0).combine_chunks()
+        missing = pc.is_null(arr)
+        if pa.types.is_struct(arr.type) and {"bytes", "path"} <= {f.name for f in arr.type}:
+            no_file = pc.and_(pc.is_null(pc.struct_field(arr, "bytes")), pc.is_null(pc.struct_field(arr, "path")))
+            missing = pc.or_(missing, no_file)
+        parts.append(missing.to_numpy(zero_copy_only=False).astype(bool))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
 
 
 def empty_text_mask(ds, column: str, batch_size: int = 65536) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import __version__
 from .config import SelectionConfig
-from .data import TextClassificationTask, check_column, empty_text_mask, ensure_dataset, resolve_budget
+from .data import ClassificationTask, check_input_column, ensure_dataset, resolve_budget, task_from_dataset
 from .distributed import current as current_distributed
 from .errors import ConfigError, EmptyPoolError
 from .io import atomic_directory, write_json_atomic
@@ -121,7 +121,7 @@ def select(
     *,
     labeled_indices: np.ndarray | list[int] | None = None,
     labels: np.ndarray | list[int] | None = None,
-    task: TextClassificationTask | None = None,
+    task: ClassificationTask | None = None,
     **overrides: Any,
 ) -> SelectionResult:
     """Select rows of ``pool`` with a proxy and a strategy.
@@ -132,9 +132,11 @@ def select(
       the strategy picks among the others.
     - **core-set / pruning**: no ``labeled_indices``; the proxy trains on every row and the strategy ranks them all.
 
-    Rows whose text is None, empty or whitespace are never selected and never trained on (a warning counts
-    them): an empty document carries nothing to label, and uncertainty strategies would otherwise rank them
-    first, since a proxy is maximally unsure about an empty input.
+    Rows whose text is None, empty or whitespace (or, for images, rows without an image) are never selected and
+    never trained on (a warning counts them): an empty input carries nothing to label, and uncertainty strategies
+    would otherwise rank them first, since a proxy is maximally unsure about an empty input.
+
+    Image pools: set ``image_column`` (a `datasets.Image` column) and use an image proxy (``timm``).
 
     Args:
         pool (`datasets.Dataset`): the rows to choose from.
@@ -143,7 +145,8 @@ def select(
         labeled_indices (array of `int`, *optional*): pool rows already labeled.
         labels (array of `int`, *optional*): label ids of ``labeled_indices`` (in the same order), when they come from
             an oracle rather than the pool's label column (which may then be missing or empty).
-        task (`TextClassificationTask`, *optional*): the class names and columns; by default read from the pool.
+        task (`TextClassificationTask` or `ImageClassificationTask`, *optional*): the class names and columns; by
+            default read from the pool.
 
     Example:
         ```python
@@ -157,17 +160,20 @@ def select(
     num_rows = pool.num_rows
     if num_rows == 0:
         raise EmptyPoolError("the pool has no rows")
-    check_column(pool, config.text_column, "text", "--text-column")
+    check_input_column(pool, config.text_column, config.image_column)
     strategy = build_strategy(config.strategy, **config.strategy_kwargs)
     t_start = time.perf_counter()
 
-    empty = empty_text_mask(pool, config.text_column)
+    if task is not None and task.modality != config.modality:
+        raise ConfigError(f"a {task.modality} task was given for a {config.modality} selection; check image_column")
+    empty = _empty_inputs(pool, config, task)
     num_empty = int(empty.sum())
     if num_empty:
         logger.warning(
-            "%d of %d rows have no text (None, empty or whitespace); they are neither selected nor trained on",
+            "%d of %d rows have no %s; they are neither selected nor trained on",
             num_empty,
             num_rows,
+            "image" if config.modality == "image" else "text (None, empty or whitespace)",
         )
     labeled = _check_labeled(labeled_indices, num_rows)
     exclude = empty.copy()
@@ -181,9 +187,12 @@ def select(
         if labeled is None or labels.shape != labeled.shape:
             raise ConfigError("labels must come with labeled_indices, one label id per labeled row")
     if task is None and (needs_proxy and labels is None or config.label_column in pool.column_names):
-        task = TextClassificationTask.from_dataset(pool, config.text_column, config.label_column)
+        task = task_from_dataset(pool, config.text_column, config.label_column, config.image_column)
     if labels is not None and task is None:
-        raise ConfigError("labels given without a task: pass task=TextClassificationTask(label_names=...)")
+        raise ConfigError(
+            "labels given without a task: pass task=TextClassificationTask(label_names=...) "
+            "(ImageClassificationTask for images)"
+        )
     proxy = None
     timings = {"proxy_fit": 0.0, "proxy_score": 0.0}
     dist = current_distributed()  # None in one process; several: shard the scoring, gather in pool order
@@ -193,8 +202,8 @@ def select(
         train_rows = labeled[~empty[labeled]] if labeled is not None else np.flatnonzero(~empty)
         if train_rows.size == 0:
             raise EmptyPoolError(
-                "no labeled rows with text to train the proxy on; start with strategy='random' "
-                "to pick an initial labeled set"
+                f"no labeled rows with {'an image' if config.modality == 'image' else 'text'} to train the proxy on; "
+                "start with strategy='random' to pick an initial labeled set"
             )
         train = pool if train_rows.size == num_rows else pool.select(train_rows)
         train_task = task
@@ -281,20 +290,28 @@ def _merge(config: SelectionConfig | None, overrides: dict[str, Any]) -> Selecti
 ORACLE_LABEL_COLUMN = "svp_oracle_label"
 
 
-def _with_oracle_labels(train, label_ids: np.ndarray, task: TextClassificationTask):
-    """The training rows' text with the oracle's labels as a ClassLabel column, and the matching task."""
+def _empty_inputs(pool, config: SelectionConfig, task: ClassificationTask | None) -> np.ndarray:
+    """Rows without input (no text / no image), from the task when there is one, else from the config's columns."""
+    from .data import empty_image_mask, empty_text_mask
+
+    if task is not None:
+        return task.empty_input_mask(pool)
+    if config.image_column:
+        return empty_image_mask(pool, config.image_column)
+    return empty_text_mask(pool, config.text_column)
+
+
+def _with_oracle_labels(train, label_ids: np.ndarray, task: ClassificationTask):
+    """The training rows' input with the oracle's labels as a ClassLabel column, and the matching task."""
     import datasets
 
     bad = label_ids[(label_ids < 0) | (label_ids >= task.num_labels)]
     if bad.size:
         raise ConfigError(f"label ids {bad[:5].tolist()} are outside 0..{task.num_labels - 1}")
-    train = train.select_columns([task.text_column])
+    train = train.select_columns([task.input_column])
     feature = datasets.ClassLabel(names=list(task.label_names))
     train = train.add_column(ORACLE_LABEL_COLUMN, label_ids.tolist(), feature=feature)
-    oracle_task = TextClassificationTask(
-        label_names=task.label_names, text_column=task.text_column, label_column=ORACLE_LABEL_COLUMN
-    )
-    return train, oracle_task
+    return train, task.with_label_column(ORACLE_LABEL_COLUMN)
 
 
 def _check_labeled(labeled_indices, num_rows: int) -> np.ndarray | None:
@@ -325,7 +342,7 @@ def _with_provenance(pool, indices: np.ndarray, scores: np.ndarray):
     return selected.add_column("svp_rank", np.arange(len(indices), dtype=np.int64))
 
 
-def _class_counts(task: TextClassificationTask | None, pool, indices: np.ndarray) -> dict[str, dict[str, int]] | None:
+def _class_counts(task: ClassificationTask | None, pool, indices: np.ndarray) -> dict[str, dict[str, int]] | None:
     if task is None:
         return None
     ids = task.encode_labels(pool)
@@ -353,7 +370,7 @@ def package_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version(), "svp_hf": __version__}
-    for name in ("datasets", "numpy", "pyarrow", "scikit-learn", "fasttext-numpy2", "transformers", "torch"):
+    for name in ("datasets", "numpy", "pyarrow", "scikit-learn", "fasttext-numpy2", "transformers", "torch", "timm"):
         with contextlib.suppress(PackageNotFoundError):
             out[name] = version(name)
     return out

@@ -1,5 +1,6 @@
 """Training the target on selected rows: `transformers.Trainer` (Accelerate underneath) for VDCNN, BERT-shaped models
-built from a config, or any local pretrained sequence-classification model.
+built from a config, timm image networks (``timm/<architecture>``, saved as transformers' `TimmWrapper` models), or any
+local pretrained sequence- or image-classification model.
 
 The run trains in ``OUTPUT_DIR.partial/`` (Trainer checkpoints; a rerun resumes from the last one) and writes the
 final model, tokenizer, metrics and model card to ``OUTPUT_DIR`` atomically at the end.
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import TextClassificationTask, iter_text_batches
+from .data import ClassificationTask, TextClassificationTask, check_input_column, iter_text_batches, task_from_dataset
 from .errors import ConfigError
 from .io import atomic_directory, write_json_atomic
 
@@ -57,10 +58,12 @@ BERT_FROM_CONFIG_DEFAULTS = {**BERT_DEFAULTS, "learning_rate": 5e-4, "num_train_
 class TargetModel:
     model: Any
     tokenizer: Any
-    kind: str  # "vdcnn" | "bert-config" | "pretrained"
+    kind: str  # "vdcnn" | "bert-config" | "pretrained" | "timm" | "pretrained-image"
     defaults: dict[str, Any]
     notes: list[str]
     max_length: int
+    normalisation: tuple[list[float], list[float]] | None = None  # images: per-channel (mean, std)
+    image_size: int | None = None  # images: shorter side resized to this, then centre-cropped; None = as stored
 
 
 def build_target(name_or_path: str, task: TextClassificationTask, train_dataset, max_length: int | None = None):
@@ -111,6 +114,46 @@ def build_target(name_or_path: str, task: TextClassificationTask, train_dataset,
         ) from err
     length = max_length or min(getattr(tokenizer, "model_max_length", 512) or 512, 512)
     return TargetModel(model, tokenizer, "pretrained", BERT_DEFAULTS, [], length)
+
+
+TIMM_PREFIX = "timm/"
+
+
+def build_image_target(
+    name_or_path: str, task: ClassificationTask, train_dataset, seed: int = 42, image_size: int | None = None
+) -> TargetModel:
+    """``timm/<architecture>``: that timm network with random weights inside `TimmWrapperForImageClassification`;
+    else a local path / Hub id of a pretrained image-classification model. Inputs are normalised with the training
+    images' per-channel statistics (saved in the config's ``pretrained_cfg``, which `AutoImageProcessor` reads)."""
+    from .vision import TIMM_TARGET_DEFAULTS, build_timm_target, channel_stats, iter_image_batches
+
+    images = np.concatenate(list(iter_image_batches(train_dataset, task.image_column, 1024, image_size)))
+    mean, std = channel_stats(images)
+    shape = tuple(images.shape[2:])
+    if name_or_path.startswith(TIMM_PREFIX):
+        model = build_timm_target(name_or_path[len(TIMM_PREFIX) :], task.label_names, mean, std, shape, seed)
+        note = (
+            f"{name_or_path} was built with random weights (timm's initialisation, pretrained=False); inputs are "
+            f"{shape[0]}x{shape[1]} images normalised with the training images' mean {mean} and std {std}"
+        )
+        return TargetModel(model, None, "timm", TIMM_TARGET_DEFAULTS, [note], 0, (mean, std), image_size)
+    from transformers import AutoModelForImageClassification
+
+    id2label = dict(enumerate(task.label_names))
+    try:
+        model = AutoModelForImageClassification.from_pretrained(
+            name_or_path, num_labels=task.num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()},
+            ignore_mismatched_sizes=True,
+        )  # fmt: skip
+    except (OSError, ValueError) as err:
+        raise ConfigError(
+            f"--model {name_or_path!r} is neither timm/ARCHITECTURE nor a loadable image-classification model: "
+            f"{str(err).splitlines()[0]}"
+        ) from err
+    cfg = getattr(model.config, "pretrained_cfg", None) or {}
+    if cfg.get("mean") and cfg.get("std"):  # keep the statistics the model was trained with
+        mean, std = list(cfg["mean"]), list(cfg["std"])
+    return TargetModel(model, None, "pretrained-image", TIMM_TARGET_DEFAULTS, [], 0, (mean, std), image_size)
 
 
 def train_wordpiece(texts: Iterable[str] | Iterable[list[str]], vocab_size: int = 8000, max_length: int = 128):
@@ -177,6 +220,20 @@ def _encode(dataset, target: TargetModel, task: TextClassificationTask):
     return encoded.add_column("labels", labels.tolist())
 
 
+def _encode_images(dataset, target: TargetModel, task: ClassificationTask, train: bool):
+    from .vision import image_classification_dataset
+
+    labels = task.encode_labels(dataset)
+    keep = np.flatnonzero(labels >= 0)
+    if keep.size < len(labels):
+        logger.warning("%d rows without a label are left out", len(labels) - keep.size)
+        dataset, labels = dataset.select(keep), labels[keep]
+    mean, std = target.normalisation
+    return image_classification_dataset(
+        dataset, task.image_column, labels, mean, std, train=train, size=target.image_size
+    )
+
+
 def _compute_metrics(num_labels: int):
     from .metrics import load
 
@@ -203,6 +260,27 @@ def vdcnn_optimizer(model, learning_rate: float, weight_decay: float, steps_per_
     return optimizer, scheduler
 
 
+def _sgd_cosine_optimizers(model, args, num_rows: int):
+    """SGD with Nesterov momentum 0.9 (no weight decay on biases and norm scales), linear warm-up over
+    ``warmup_steps``, then a cosine decay to 0: the usual recipe for ResNets trained from scratch on CIFAR."""
+    import torch
+
+    from .vision import warmup_cosine
+
+    world = max(1, args.world_size)
+    steps_per_epoch = math.ceil(num_rows / (args.per_device_train_batch_size * world))
+    total = max(1, math.ceil(steps_per_epoch / args.gradient_accumulation_steps) * math.ceil(args.num_train_epochs))
+    warm = int(args.warmup_steps * total) if args.warmup_steps < 1 else int(args.warmup_steps)
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    optimizer = torch.optim.SGD(
+        [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=args.learning_rate, momentum=0.9, nesterov=True,
+    )  # fmt: skip
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(step, warm, total))
+    return optimizer, scheduler
+
+
 def train_target(
     train_dataset,
     model: str,
@@ -211,15 +289,21 @@ def train_target(
     eval_dataset=None,
     text_column: str = "text",
     label_column: str = "label",
+    image_column: str | None = None,
     training_args: dict[str, Any] | None = None,
     max_length: int | None = None,
+    image_size: int | None = None,
     selection_config: dict[str, Any] | None = None,
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Train ``model`` on ``train_dataset``, evaluate on ``eval_dataset``, save everything to ``output_dir``.
 
     ``training_args`` are `transformers.TrainingArguments` fields; unset ones take the model's defaults (VDCNN: the
-    reference's SGD schedule, batch 128, 15 epochs; BERT: AdamW fine-tuning defaults). Returns the final metrics.
+    reference's SGD schedule, batch 128, 15 epochs; BERT: AdamW fine-tuning defaults; timm: SGD with Nesterov
+    momentum 0.9, lr 0.1, weight decay 5e-4, warm-up then cosine decay, batch 128, 30 epochs, random crop + flip).
+    With ``image_column`` the rows are images and ``model`` is ``timm/<architecture>`` or a pretrained image model;
+    ``image_size`` resizes their shorter side and cuts out the centre square (saved as the model's eval transform).
+    Returns the final metrics.
     """
     import torch
     from transformers import Trainer, TrainingArguments
@@ -229,13 +313,21 @@ def train_target(
         from .errors import OutputExistsError
 
         raise OutputExistsError(f"output directory {output_dir} already exists; choose another or pass --overwrite")
-    task = TextClassificationTask.from_dataset(train_dataset, text_column, label_column)
-    target = build_target(model, task, train_dataset, max_length)
-    train_enc = _encode(train_dataset, target, task)
-    eval_enc = _encode(eval_dataset, target, task) if eval_dataset is not None else None
+    if model.startswith(TIMM_PREFIX) and not image_column:
+        raise ConfigError(f"--model {model} is an image network: pass the image column with --image-column NAME")
+    check_input_column(train_dataset, text_column, image_column)  # names --image-column when the rows are images
+    task = task_from_dataset(train_dataset, text_column, label_column, image_column)
+    given = dict(training_args or {})
+    if task.modality == "image":
+        target = build_image_target(model, task, train_dataset, int(given.get("seed", 42)), image_size)
+        train_enc = _encode_images(train_dataset, target, task, train=True)
+        eval_enc = _encode_images(eval_dataset, target, task, train=False) if eval_dataset is not None else None
+    else:
+        target = build_target(model, task, train_dataset, max_length)
+        train_enc = _encode(train_dataset, target, task)
+        eval_enc = _encode(eval_dataset, target, task) if eval_dataset is not None else None
 
     partial = output_dir.with_name(output_dir.name + ".partial")
-    given = dict(training_args or {})
     values = {
         **target.defaults,
         "eval_strategy": "epoch" if eval_enc is not None else "no",
@@ -244,6 +336,7 @@ def train_target(
         "logging_strategy": "epoch",
         "report_to": "none",
         "use_cpu": not torch.cuda.is_available(),
+        **({"remove_unused_columns": False} if task.modality == "image" else {}),  # the transform reads the images
         **given,
         "output_dir": str(partial),
     }
@@ -254,6 +347,8 @@ def train_target(
         steps_per_epoch = math.ceil(len(train_enc) / (args.per_device_train_batch_size * world))
         steps_per_epoch = math.ceil(steps_per_epoch / args.gradient_accumulation_steps)
         optimizers = vdcnn_optimizer(target.model, args.learning_rate, args.weight_decay, steps_per_epoch)
+    elif target.kind in ("timm", "pretrained-image") and "optim" not in given:
+        optimizers = _sgd_cosine_optimizers(target.model, args, len(train_enc))
     trainer = Trainer(
         model=target.model,
         args=args,
@@ -281,6 +376,7 @@ def train_target(
             if selection_config is not None:
                 write_json_atomic(tmp / "selection_config.json", selection_config)
             (tmp / "README.md").write_text(_model_card(model, target, task, metrics, values, selection_config))
+
         shutil.rmtree(partial, ignore_errors=True)
     return metrics
 
@@ -296,10 +392,11 @@ def _model_card(name, target, task, metrics, args, selection) -> str:
     lines = [
         "---",
         "library_name: transformers",
-        "pipeline_tag: text-classification",
+        f"pipeline_tag: {'image' if task.modality == 'image' else 'text'}-classification",
         "tags:",
         "- svp-hf",
         "- selection-via-proxy",
+        *(["- timm"] if target.kind == "timm" else []),
         "---",
         "",
         f"# {name} trained on rows selected by svp-hf",
@@ -317,6 +414,22 @@ def _model_card(name, target, task, metrics, args, selection) -> str:
         if selection.get("command"):
             lines += ["", "```bash", selection["command"], "```"]
     lines += ["", f"Classes: {', '.join(task.label_names)}.", ""]
+    if task.modality == "image":
+        lines += [
+            "```python",
+            *(
+                ["import svp_hf.models.cifar_resnet  # registers the architecture with timm"]
+                if "cifar_" in name
+                else []
+            ),
+            "from transformers import AutoImageProcessor, AutoModelForImageClassification",
+            "",
+            'processor = AutoImageProcessor.from_pretrained("PATH")  # the eval transform, from config.json',
+            'model = AutoModelForImageClassification.from_pretrained("PATH")',
+            'logits = model(**processor(images, return_tensors="pt")).logits',
+            "```",
+            "",
+        ]
     lines += [f"- {note}" for note in target.notes]
     evals = {k: v for k, v in metrics.items() if k.startswith("eval_") and isinstance(v, (int, float))}
     if evals:

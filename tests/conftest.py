@@ -13,6 +13,7 @@ import pytest  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SVP_SHARED_DATA", REPO.parent / "shared" / "data"))
 AG_NEWS = SHARED_DATA / "ag_news"
+CIFAR10 = SHARED_DATA / "cifar10"
 
 
 def _require(path: Path) -> Path:
@@ -55,3 +56,32 @@ def ag_small(_ag_train):
 @pytest.fixture
 def ag_test(_ag_test):
     return copy.deepcopy(_ag_test)
+
+
+@pytest.fixture(scope="session")
+def cifar_path() -> Path:
+    return _require(CIFAR10)
+
+
+@pytest.fixture(scope="session")
+def _cifar_train(cifar_path):
+    from svp_hf.data import load_pool
+
+    return load_pool(cifar_path, "train[:1200]")
+
+
+@pytest.fixture
+def cifar_small(_cifar_train):
+    """The first 1,200 rows of the real CIFAR-10 train split (PIL images in ``image``, ClassLabel ``label``)."""
+    return copy.deepcopy(_cifar_train)
+
+
+@pytest.fixture
+def torch_one_thread():
+    """One intra-op thread: on a shared 2-core machine, two spinning OpenMP threads make small CNNs 5-8x slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -3,6 +3,7 @@ import pyarrow as pa
 import pytest
 
 from svp_hf import PROXIES, ConfigError, NotFittedError, Proxy, ProxyError, TextClassificationTask, build_proxy
+from svp_hf.data import task_from_dataset
 from svp_hf.proxies.fasttext import FastTextProxy, _train_in_fresh_process, preprocess
 
 # One row per registered proxy (with small, fast settings): adding a proxy means adding it here.
@@ -11,6 +12,8 @@ CONTRACT = {
     "tfidf": {"embed_dim": 16},
     "transformer": {"epochs": 3, "batch_size": 16, "max_length": 32},
     "vdcnn": {"epochs": 2, "batch_size": 32, "max_length": 128, "eval_batch_size": 128},
+    # a tiny real timm ResNet, no augmentation: it must fit 300 CIFAR-10 images in seconds on one CPU thread
+    "timm": {"model_name": "test_resnet", "epochs": 6, "batch_size": 32, "lr": 0.05, "augment": False},
 }
 # A character CNN cannot learn 600 rows in a couple of cheap epochs: the contract checks that its training loss
 # falls; tests/test_proxies.py::test_vdcnn_proxy_beats_chance_on_held_out_rows (slow) checks what it learns.
@@ -25,35 +28,41 @@ def test_contract_table_covers_every_registered_proxy():
     assert sorted(CONTRACT) == sorted(set(PROXIES.names()) - REPLAYED)
 
 
-@pytest.fixture
-def three_class_train(ag_small):
-    """AG News rows of classes 0-2 only: class 3 (Sci/Tech) is absent from the training set."""
-    labels = np.array(ag_small["label"])
-    return ag_small.select(np.flatnonzero(labels != 3)[:600])
+def contract_data(name, request):
+    """``(full, three-class training rows, pool)`` in the proxy's modality: AG News for text, CIFAR-10 for images.
+    The training rows hold classes 0-2 only, so the pool's other classes were never seen in training."""
+    if PROXIES.get(name).modality == "image":
+        request.getfixturevalue("torch_one_thread")
+        full, n_train, n_pool = request.getfixturevalue("cifar_small"), 300, 300
+    else:
+        full, n_train, n_pool = request.getfixturevalue("ag_small"), 600, 500
+    labels = np.array(full["label"])
+    return full, full.select(np.flatnonzero(labels < 3)[:n_train]), full.select(range(n_pool))
 
 
 @pytest.mark.parametrize("name", sorted(CONTRACT))
-def test_proxy_contract(name, ag_small, three_class_train, tmp_path):
-    task = TextClassificationTask.from_dataset(ag_small)
+def test_proxy_contract(name, request, tmp_path):
+    full, three_class_train, pool = contract_data(name, request)
+    task = task_from_dataset(full, image_column="image" if PROXIES.get(name).modality == "image" else None)
     proxy = build_proxy(name, seed=0, **CONTRACT[name])
     with pytest.raises(NotFittedError):
-        proxy.predict_proba(ag_small)
+        proxy.predict_proba(full)
     assert proxy.fit(three_class_train, task) is proxy
 
-    pool = ag_small.select(range(500))
+    n, labels = pool.num_rows, np.array(pool["label"])
     probs = proxy.predict_proba(pool)
-    assert probs.dtype == np.float32 and probs.shape == (500, 4)
+    assert probs.dtype == np.float32 and probs.shape == (n, task.num_labels)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
     assert (probs >= 0).all()
-    assert (probs[:, 3] == 0).all()  # a class never seen in training: a column of zeros, in label-id order
-    accuracy = (probs.argmax(1) == np.array(pool["label"]))[np.array(pool["label"]) != 3].mean()
+    assert (probs[:, 3:] == 0).all()  # classes never seen in training: columns of zeros, in label-id order
+    accuracy = (probs.argmax(1) == labels)[labels < 3].mean()
     if name in SLOW_LEARNERS:
         assert proxy.train_losses[-1] < proxy.train_losses[0]
     else:
         assert accuracy > 0.5  # well above chance (1/3) on the seen classes
 
     emb = proxy.embed(pool)
-    assert emb.dtype == np.float32 and emb.ndim == 2 and emb.shape[0] == 500
+    assert emb.dtype == np.float32 and emb.ndim == 2 and emb.shape[0] == n
     assert np.isfinite(emb).all() and emb.std() > 0
 
     proxy.save(tmp_path / name)
@@ -66,7 +75,7 @@ def test_proxy_contract(name, ag_small, three_class_train, tmp_path):
     np.testing.assert_array_equal(again.predict_proba(pool), probs)  # deterministic under the seed
 
     empty = proxy.predict_proba(pool.select([]))
-    assert empty.shape == (0, 4)
+    assert empty.shape == (0, task.num_labels)
 
 
 @pytest.mark.parametrize("name", sorted(CONTRACT))

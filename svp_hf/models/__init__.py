@@ -9,6 +9,10 @@ costs seconds, so svp-hf does not do it eagerly)::
     >>> model = AutoModelForSequenceClassification.from_config(AutoConfig.for_model("vdcnn", depth=9, num_labels=4))
 
 The classes themselves are importable from here (loaded on first access).
+
+`cifar_resnet` holds the CIFAR pre-activation ResNets (``cifar_preact_resnet20/56/110/164``); they are registered
+with timm when svp-hf's image code first imports timm, or by ``import svp_hf.models.cifar_resnet`` (needed before
+loading a saved CIFAR-ResNet target with plain `transformers`).
 """
 
 from __future__ import annotations

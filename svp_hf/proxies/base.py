@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..data import TextClassificationTask, ensure_dataset
+from ..data import ClassificationTask, ImageClassificationTask, TextClassificationTask, ensure_dataset
 from ..errors import ConfigError, NotFittedError, ProxyError
 from ..registry import Registry
 
@@ -59,6 +59,7 @@ class Proxy(ABC):
     name: ClassVar[str]
     defaults: ClassVar[dict[str, Any]] = {}
     observable: ClassVar[bool] = False  # can report predictions epoch by epoch while training
+    modality: ClassVar[str] = "text"  # the kind of input it reads: "text" or "image"
 
     def __init__(self, seed: int = 0, **hyperparameters: Any):
         unknown = sorted(set(hyperparameters) - set(self.defaults))
@@ -68,16 +69,16 @@ class Proxy(ABC):
             )
         self.seed = int(seed)
         self.hyperparameters: dict[str, Any] = {**self.defaults, **hyperparameters}
-        self.task: TextClassificationTask | None = None
+        self.task: ClassificationTask | None = None
         self.epoch_predictions: np.ndarray | None = None
 
     # -- public API -----------------------------------------------------------------------------------------
-    def fit(self, dataset, task: TextClassificationTask | None = None, observe=None, unlabeled=None) -> Proxy:
+    def fit(self, dataset, task: ClassificationTask | None = None, observe=None, unlabeled=None) -> Proxy:
         """Train on every row of ``dataset`` (which must all be labeled). Returns ``self``.
 
         ``task`` fixes the columns and the label mapping (pass the pool's, so that classes absent from a
         small labeled set still get a probability column); by default it is inferred from ``dataset`` with
-        the columns ``text`` and ``label``.
+        the columns ``text`` (``image`` for image proxies) and ``label``.
 
         ``observe``: a dataset whose predicted classes are recorded after every training epoch, in
         ``self.epoch_predictions`` (int16 ``[epochs, len(observe)]``); what forgetting events are counted from.
@@ -95,7 +96,11 @@ class Proxy(ABC):
                 f"the {self.name} proxy cannot be observed epoch by epoch, which forgetting events need; "
                 f"use one of: {observable}"
             )
-        self.task = task or TextClassificationTask.from_dataset(dataset)
+        if task is None:
+            task_cls = ImageClassificationTask if self.modality == "image" else TextClassificationTask
+            task = task_cls.from_dataset(dataset)
+        check_proxy_modality(self, task.modality)
+        self.task = task
         labels = self.task.labels_for_training(dataset)
         self.epoch_predictions = None
         if unlabeled is not None:
@@ -162,7 +167,7 @@ class Proxy(ABC):
         if cls is not Proxy and not issubclass(proxy_cls, cls):
             raise ProxyError(f"{path} holds a {config['proxy']!r} proxy, not {cls.__name__}")
         proxy = proxy_cls(seed=config["seed"], **config["hyperparameters"])
-        proxy.task = TextClassificationTask.from_dict(config["task"])
+        proxy.task = ClassificationTask.from_dict(config["task"])
         proxy._load(path)
         return proxy
 
@@ -209,6 +214,20 @@ PROXIES: Registry[type[Proxy]] = Registry("proxy")
 def register_proxy(name: str):
     """Class decorator: make a `Proxy` subclass available by ``name`` (in YAML, the CLI and `SelectionConfig`)."""
     return PROXIES.register(name)
+
+
+def check_proxy_modality(proxy: str | Proxy, modality: str) -> None:
+    """Raise a `ConfigError` naming the fix when ``proxy`` cannot read ``modality`` inputs ("text" or "image")."""
+    proxy_cls = PROXIES.get(proxy) if isinstance(proxy, str) else type(proxy)
+    if proxy_cls.modality == modality:
+        return
+    fitting = ", ".join(n for n in PROXIES.names() if PROXIES.get(n).modality == modality) or "none registered"
+    if modality == "image":
+        raise ConfigError(f"the {proxy_cls.name} proxy reads text, not images; image proxies: {fitting}")
+    raise ConfigError(
+        f"the {proxy_cls.name} proxy reads images: pass the image column (--image-column NAME, image_column=...) "
+        f"or use a text proxy: {fitting}"
+    )
 
 
 def build_proxy(proxy: str | Proxy, seed: int = 0, **kwargs: Any) -> Proxy:
