@@ -44,9 +44,10 @@ RESULTS = Path(__file__).parent / "results"
 # same way (the paper's "target selecting for itself").
 TARGETS = {
     "bert-tiny": {
-        "train": {"num_train_epochs": 5, "learning_rate": 3e-3, "per_device_train_batch_size": 32},
+        # lr 3e-3 collapsed on 3,000+ rows (40% test accuracy at 20-30% of AG News); 1e-3: 82% on 4,500 rows
+        "train": {"num_train_epochs": 5, "learning_rate": 1e-3, "per_device_train_batch_size": 32},
         "max_length": 64,
-        "baseline": ("transformer", {"model": "bert-tiny", "epochs": 5, "learning_rate": 3e-3, "max_length": 64}),
+        "baseline": ("transformer", {"model": "bert-tiny", "epochs": 5, "learning_rate": 1e-3, "max_length": 64}),
     },
     "vdcnn-9": {
         "train": {"num_train_epochs": 6, "per_device_train_batch_size": 128},
