@@ -293,11 +293,7 @@ def run_select(args: argparse.Namespace) -> int:
     result.command = "svp-hf " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else None
     result.save_to_disk(output, overwrite=args.overwrite)
     if args.push_to_hub:
-        from .hub import push_to_hub
-
-        url = push_to_hub(output, args.push_to_hub)
-        if is_main_process():
-            print(f"Pushed to {url}")
+        _push(output, args.push_to_hub)
     _shutdown_distributed()
     if not is_main_process():
         return 0
@@ -362,6 +358,16 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _push(folder, repo_id: str) -> None:
+    """``--push-to-hub``: upload a finished output folder (every process takes part; the main one reports)."""
+    from .distributed import is_main_process
+    from .hub import push_to_hub
+
+    url = push_to_hub(folder, repo_id)
+    if is_main_process():
+        print(f"Pushed to {url}")
+
+
 def _shutdown_distributed() -> None:
     """Leave the process group cleanly: without it, gloo runs sometimes abort at exit after finishing their work."""
     from .distributed import shutdown
@@ -424,11 +430,7 @@ def run_active_learn(args: argparse.Namespace) -> int:
         )
         return 0
     if args.push_to_hub and state.completed_rounds >= len(learner.plan):
-        from .hub import push_to_hub
-
-        url = push_to_hub(out, args.push_to_hub)
-        if is_main_process():
-            print(f"Pushed to {url}")
+        _push(out, args.push_to_hub)
     _shutdown_distributed()
     if not is_main_process():
         return 0

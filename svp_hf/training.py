@@ -101,19 +101,31 @@ def build_target(name_or_path: str, task: TextClassificationTask, train_dataset,
         )
         logger.warning(note)
         return TargetModel(model, tokenizer, "bert-config", BERT_FROM_CONFIG_DEFAULTS, [note], length)
+    expected = f"a built-in name ({', '.join([*VDCNN_MODELS, *BERT_SHAPES])}) nor a loadable pretrained model"
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            name_or_path, num_labels=task.num_labels, id2label=id2label, label2id=label2id,
+    except (OSError, ValueError) as err:
+        raise _not_loadable(name_or_path, expected, err) from err
+    model = _from_pretrained(AutoModelForSequenceClassification, name_or_path, task, expected)
+    length = max_length or min(getattr(tokenizer, "model_max_length", 512) or 512, 512)
+    return TargetModel(model, tokenizer, "pretrained", BERT_DEFAULTS, [], length)
+
+
+def _from_pretrained(auto_class, name_or_path: str, task: ClassificationTask, expected: str):
+    """A pretrained classifier with ``task``'s labels (a new head where the sizes differ); a model that does not load
+    is a `ConfigError` saying what ``--model`` may be (``expected``)."""
+    id2label = dict(enumerate(task.label_names))
+    try:
+        return auto_class.from_pretrained(
+            name_or_path, num_labels=task.num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()},
             ignore_mismatched_sizes=True,
         )  # fmt: skip
     except (OSError, ValueError) as err:
-        raise ConfigError(
-            f"--model {name_or_path!r} is neither a built-in name ({', '.join([*VDCNN_MODELS, *BERT_SHAPES])}) nor a "
-            f"loadable pretrained model: {str(err).splitlines()[0]}"
-        ) from err
-    length = max_length or min(getattr(tokenizer, "model_max_length", 512) or 512, 512)
-    return TargetModel(model, tokenizer, "pretrained", BERT_DEFAULTS, [], length)
+        raise _not_loadable(name_or_path, expected, err) from err
+
+
+def _not_loadable(name_or_path: str, expected: str, err: Exception) -> ConfigError:
+    return ConfigError(f"--model {name_or_path!r} is neither {expected}: {str(err).splitlines()[0]}")
 
 
 TIMM_PREFIX = "timm/"
@@ -139,17 +151,8 @@ def build_image_target(
         return TargetModel(model, None, "timm", TIMM_TARGET_DEFAULTS, [note], 0, (mean, std), image_size)
     from transformers import AutoModelForImageClassification
 
-    id2label = dict(enumerate(task.label_names))
-    try:
-        model = AutoModelForImageClassification.from_pretrained(
-            name_or_path, num_labels=task.num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()},
-            ignore_mismatched_sizes=True,
-        )  # fmt: skip
-    except (OSError, ValueError) as err:
-        raise ConfigError(
-            f"--model {name_or_path!r} is neither timm/ARCHITECTURE nor a loadable image-classification model: "
-            f"{str(err).splitlines()[0]}"
-        ) from err
+    expected = "timm/ARCHITECTURE nor a loadable image-classification model"
+    model = _from_pretrained(AutoModelForImageClassification, name_or_path, task, expected)
     cfg = getattr(model.config, "pretrained_cfg", None) or {}
     if cfg.get("mean") and cfg.get("std"):  # keep the statistics the model was trained with
         mean, std = list(cfg["mean"]), list(cfg["std"])
