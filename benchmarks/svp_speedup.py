@@ -79,6 +79,11 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", default=None, help="comma-separated; default: 0 (quick) or 0,1,2 (full)")
     p.add_argument("--pool-size", type=int, default=None, help="override the mode's pool size (rows of train)")
     p.add_argument("--budgets", default=None, help="override the mode's budgets, e.g. 0.1,0.2,0.3")
+    p.add_argument(
+        "--batch-size", default=None,
+        help="rows per query: none (default, the paper's one query per budget step), auto, a fraction or a count",
+    )  # fmt: skip
+    p.add_argument("--methods", default=None, help=f"comma-separated subset of {', '.join(METHODS)} (default: all)")
     p.add_argument("--coreset", action="store_true", help="also measure core-set selection")
     p.add_argument(
         "--out", default=None, help="results JSON (default: benchmarks/results/svp_speedup_<ds>_<mode>.json)"
@@ -120,19 +125,86 @@ def _train_target(target: str, train, test, seed: int, workdir: Path) -> tuple[f
     return float(metrics["eval_accuracy"]), seconds
 
 
-def run_active_learning(args, settings, pool, test, workdir: Path) -> dict:
+METHODS = ("baseline", "fasttext", "tfidf", "random")
+
+
+def _methods(args) -> dict:
+    names = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods is not None else list(METHODS)
+    unknown = sorted(set(names) - set(METHODS))
+    if unknown:
+        raise SystemExit(f"--methods: unknown {unknown}; choose from {', '.join(METHODS)}")
+    table = {"baseline": TARGETS[args.target]["baseline"], **PROXIES, "random": ("fasttext", {})}
+    return {m: table[m] for m in METHODS if m in names}
+
+
+def _batch_size(text: str | None):
+    if text is None or text.lower() == "none":
+        return None  # the paper's schedule: one query per budget step
+    if text.lower() == "auto":
+        return "auto"
+    return float(text) if "." in text else int(text)
+
+
+class _Checkpoint:
+    """Finished (seed, method) cells of a long run, kept on disk so an interrupted run resumes where it stopped.
+
+    Keyed by everything that changes a cell's result; a run with other settings starts afresh."""
+
+    def __init__(self, path: Path, key: dict):
+        self.dir = path.with_suffix(".partial")
+        self.key = key
+        self.cells: dict[str, dict] = {}
+        index = self.dir / "cells.json"
+        if index.exists():
+            import json
+
+            saved = json.loads(index.read_text())
+            if saved.get("key") == key:
+                self.cells = saved["cells"]
+                if self.cells:
+                    print(f"resuming: {len(self.cells)} finished cells from {self.dir}", flush=True)
+
+    def get(self, seed: int, cell: str, arrays: tuple[str, ...] = ()):
+        """The cell's result rows and saved arrays, or None when it has not finished."""
+        done = self.cells.get(f"{seed}/{cell}")
+        if done is None:
+            return None
+        return done["runs"], *(np.load(self.dir / f"{seed}-{cell}-{name}.npy") for name in arrays)
+
+    def put(self, seed: int, cell: str, runs: list, **arrays: np.ndarray) -> None:
+        from svp_hf.io import write_json_atomic
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for name, array in arrays.items():
+            tmp = self.dir / f".{seed}-{cell}-{name}.npy"
+            np.save(tmp, array)
+            os.replace(tmp, self.dir / f"{seed}-{cell}-{name}.npy")
+        self.cells[f"{seed}/{cell}"] = {"runs": runs}
+        write_json_atomic(self.dir / "cells.json", {"key": self.key, "cells": self.cells})
+
+    def remove(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def run_active_learning(args, settings, pool, test, workdir: Path, checkpoint: _Checkpoint) -> dict:
     from svp_hf.active import ActiveLearner, ActiveLearningConfig
 
     budgets = [float(b) for b in args.budgets.split(",")] if args.budgets else settings["budgets"]
-    methods = {"baseline": TARGETS[args.target]["baseline"], **PROXIES, "random": ("fasttext", {})}
-    runs = []
+    methods = _methods(args)
+    runs: list = []
     for seed in settings["seeds"]:
         first_scores = {}
         added = {}
         for method, (proxy, kwargs) in methods.items():
+            done = checkpoint.get(seed, method, ("scores", "added"))
+            if done is not None:
+                cell_runs, first_scores[method], added_rows = done
+                added[method] = set(added_rows.tolist())
+                runs.extend(cell_runs)
+                continue
             config = ActiveLearningConfig(
                 proxy=proxy, proxy_kwargs=kwargs, strategy="random" if method == "random" else args.strategy,
-                initial=0.02, budgets=budgets, batch_size=None, seed=seed,
+                initial=0.02, budgets=budgets, batch_size=_batch_size(args.batch_size), seed=seed,
             )  # fmt: skip
             out = workdir / f"al-{method}-{seed}"
             t0 = time.perf_counter()
@@ -142,53 +214,82 @@ def run_active_learning(args, settings, pool, test, workdir: Path) -> dict:
             cumulative = np.cumsum([_selection_seconds(r) if i else 0.0 for i, r in enumerate(records)])
             first_scores[method] = np.load(out / "scores" / "round_0001.npy")
             added[method] = set(state.indices[state.rounds > 0].tolist())
-            for r, budget in enumerate(budgets, start=1):
+            cell_runs = []
+            for budget in budgets:
+                # the last round of this budget step (one round per step in the paper's schedule, more with batches)
+                r = max(i for i, rec in enumerate(records) if rec["labeled_after"] <= _rows(budget, pool.num_rows))
                 rows = state.indices[state.rounds <= r]
                 accuracy, train_s = _train_target(args.target, pool.select(rows), test, seed, workdir)
-                runs.append({
+                cell_runs.append({
                     "method": method, "seed": seed, "budget": budget, "labeled": int(len(rows)),
-                    "selection_s": float(cumulative[r]), "round_selection_s": _selection_seconds(records[r]),
+                    "selection_s": float(cumulative[r]), "rounds": r,
+                    "round_selection_s": _selection_seconds(records[r]),
                     "target_accuracy": accuracy, "target_train_s": train_s, "al_wall_s": wall,
+                    "class_counts": _class_counts(pool.select(rows)),
                 })  # fmt: skip
-                print(f"[seed {seed}] {method:9s} budget {budget:.0%}: selection {cumulative[r]:7.2f}s, "
-                      f"target accuracy {accuracy:.4f}", flush=True)  # fmt: skip
+                print(f"[seed {seed}] {method:9s} budget {budget:.0%}: selection {cumulative[r]:7.2f}s "
+                      f"({r} queries), target accuracy {accuracy:.4f}", flush=True)  # fmt: skip
             shutil.rmtree(out, ignore_errors=True)
+            checkpoint.put(seed, method, cell_runs, scores=first_scores[method],
+                           added=np.array(sorted(added[method]), dtype=np.int64))  # fmt: skip
+            runs.extend(cell_runs)
         for method in methods:
-            if method in ("baseline", "random"):
+            if method == "baseline" or "baseline" not in methods:
                 continue
-            runs.append({
-                "method": method, "seed": seed, "spearman_first_query": _spearman(first_scores[method],
-                                                                                  first_scores["baseline"]),
-                "jaccard_added_vs_baseline": _jaccard(added[method], added["baseline"]),
-            })  # fmt: skip
-        runs.append({"method": "random", "seed": seed,
-                     "jaccard_added_vs_baseline": _jaccard(added["random"], added["baseline"])})  # fmt: skip
+            row = {"method": method, "seed": seed,
+                   "jaccard_added_vs_baseline": _jaccard(added[method], added["baseline"])}  # fmt: skip
+            if method != "random":
+                row["spearman_first_query"] = _spearman(first_scores[method], first_scores["baseline"])
+            runs.append(row)
     return {"budgets": budgets, "runs": runs}
 
 
-def run_coreset(args, settings, pool, test, workdir: Path) -> dict:
+def _rows(budget: float, pool_size: int) -> int:
+    from svp_hf.data import resolve_budget
+
+    return resolve_budget(budget, pool_size)
+
+
+def _class_counts(dataset) -> dict[str, int]:
+    if "label" not in dataset.column_names:
+        return {}
+    values, counts = np.unique(np.asarray(dataset["label"]), return_counts=True)
+    return {str(v): int(c) for v, c in zip(values, counts)}
+
+
+def run_coreset(args, settings, pool, test, workdir: Path, checkpoint: _Checkpoint) -> dict:
     import svp_hf
 
     rows = []
     for seed in settings["seeds"]:
-        accuracy, full_s = _train_target(args.target, pool, test, seed, workdir)
-        rows.append({"method": "full data", "seed": seed, "keep": 1.0, "target_accuracy": accuracy,
-                     "end_to_end_s": full_s, "selection_s": 0.0})  # fmt: skip
+        done = checkpoint.get(seed, "coreset-full")
+        if done is None:
+            accuracy, full_s = _train_target(args.target, pool, test, seed, workdir)
+            done = ([{"method": "full data", "seed": seed, "keep": 1.0, "target_accuracy": accuracy,
+                      "end_to_end_s": full_s, "selection_s": 0.0}],)  # fmt: skip
+            checkpoint.put(seed, "coreset-full", done[0])
+        rows.extend(done[0])
+        full_s = done[0][0]["end_to_end_s"]
         for keep in settings["keep"]:
             for strategy, proxy in (
                 ("forgetting_events", "fasttext"),
                 ("entropy", "fasttext"),
                 ("random", "fasttext"),
             ):
-                t0 = time.perf_counter()
-                kept = svp_hf.coreset(pool, keep=keep, proxy=proxy, strategy=strategy, seed=seed).dataset
-                selection_s = time.perf_counter() - t0
-                accuracy, train_s = _train_target(args.target, kept, test, seed, workdir)
-                rows.append({"method": f"{strategy} ({proxy})", "seed": seed, "keep": keep,
-                             "target_accuracy": accuracy, "selection_s": selection_s,
-                             "end_to_end_s": selection_s + train_s, "full_data_s": full_s})  # fmt: skip
-                print(f"[seed {seed}] core-set {strategy:17s} keep {keep:.0%}: accuracy {accuracy:.4f}, "
-                      f"end to end {selection_s + train_s:.1f}s vs full {full_s:.1f}s", flush=True)  # fmt: skip
+                cell = f"coreset-{keep}-{strategy}"
+                done = checkpoint.get(seed, cell)
+                if done is None:
+                    t0 = time.perf_counter()
+                    kept = svp_hf.coreset(pool, keep=keep, proxy=proxy, strategy=strategy, seed=seed).dataset
+                    selection_s = time.perf_counter() - t0
+                    accuracy, train_s = _train_target(args.target, kept, test, seed, workdir)
+                    done = ([{"method": f"{strategy} ({proxy})", "seed": seed, "keep": keep,
+                              "target_accuracy": accuracy, "selection_s": selection_s,
+                              "end_to_end_s": selection_s + train_s, "full_data_s": full_s}],)  # fmt: skip
+                    checkpoint.put(seed, cell, done[0])
+                    print(f"[seed {seed}] core-set {strategy:17s} keep {keep:.0%}: accuracy {accuracy:.4f}, "
+                          f"end to end {selection_s + train_s:.1f}s vs full {full_s:.1f}s", flush=True)  # fmt: skip
+                rows.extend(done[0])
     return {"runs": rows}
 
 
@@ -206,7 +307,7 @@ def _jaccard(a: set, b: set) -> float:
 def summarize(al: dict) -> dict:
     """Mean ± std per method and budget, and the speed-up over the baseline."""
     table = {}
-    for method in ("baseline", "fasttext", "tfidf", "random"):
+    for method in METHODS:
         for budget in al["budgets"]:
             rows = [r for r in al["runs"] if r["method"] == method and r.get("budget") == budget]
             if not rows:
@@ -219,9 +320,25 @@ def summarize(al: dict) -> dict:
                 "selection_s": sel.mean(),
             }
     for (_, budget), row in table.items():
-        base = table[("baseline", budget)]["selection_s"]
-        row["speedup"] = base / row["selection_s"] if row["selection_s"] > 0 else float("inf")
-        row["gap_points"] = 100 * (table[("baseline", budget)]["accuracy_mean"] - row["accuracy_mean"])
+        base = table.get(("baseline", budget))
+        if base is None:  # --methods without the baseline: accuracies only
+            row["speedup"], row["gap_points"] = float("nan"), float("nan")
+            continue
+        row["speedup"] = base["selection_s"] / row["selection_s"] if row["selection_s"] > 0 else float("inf")
+        row["gap_points"] = 100 * (base["accuracy_mean"] - row["accuracy_mean"])
+    return table
+
+
+def summarize_coreset(core: dict) -> dict:
+    """Mean ± std of the target's accuracy and the end-to-end time per (method, fraction kept)."""
+    table = {}
+    full = np.mean([r["end_to_end_s"] for r in core["runs"] if r["method"] == "full data"])
+    for key in dict.fromkeys((r["method"], r["keep"]) for r in core["runs"]):
+        rows = [r for r in core["runs"] if (r["method"], r["keep"]) == key]
+        acc = np.array([r["target_accuracy"] for r in rows])
+        seconds = float(np.mean([r["end_to_end_s"] for r in rows]))
+        table[key] = {"accuracy_mean": acc.mean(), "accuracy_std": acc.std(), "end_to_end_s": seconds,
+                      "full_data_s": full}  # fmt: skip
     return table
 
 
@@ -233,7 +350,7 @@ def plot(al: dict, table: dict, path_prefix: Path, title: str) -> list[str]:
 
     budgets = al["budgets"]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    for method in ("baseline", "fasttext", "tfidf", "random"):
+    for method in [m for m in METHODS if (m, budgets[0]) in table]:
         means = [table[(method, b)]["accuracy_mean"] for b in budgets]
         stds = [table[(method, b)]["accuracy_std"] for b in budgets]
         ax1.errorbar([100 * b for b in budgets], means, yerr=stds, marker="o", capsize=3, label=method)
@@ -271,12 +388,18 @@ def main(argv: list[str] | None = None) -> dict:
     t_start = time.perf_counter()
     pool, test = _load(args, settings)
     print(f"{name}: pool {pool.num_rows} rows, test {test.num_rows} rows, target {args.target}, mode {args.mode}")
-    with tempfile.TemporaryDirectory(prefix="svp-speedup-") as tmp:
-        al = run_active_learning(args, settings, pool, test, Path(tmp))
-        core = run_coreset(args, settings, pool, test, Path(tmp)) if args.coreset else None
-    table = summarize(al)
     out = Path(args.out) if args.out else RESULTS / f"svp_speedup_{name}_{args.target}_{args.mode}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
+    budgets = [float(b) for b in args.budgets.split(",")] if args.budgets else settings["budgets"]
+    checkpoint = _Checkpoint(out, {
+        "dataset": str(Path(args.dataset).resolve()), "pool_rows": pool.num_rows, "test_rows": test.num_rows,
+        "target": args.target, "strategy": args.strategy, "batch_size": args.batch_size, "budgets": budgets,
+        "keep": settings["keep"],
+    })  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="svp-speedup-") as tmp:
+        al = run_active_learning(args, settings, pool, test, Path(tmp), checkpoint)
+        core = run_coreset(args, settings, pool, test, Path(tmp), checkpoint) if args.coreset else None
+    table = summarize(al)
     result = {
         "command": "python -m benchmarks.svp_speedup " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
@@ -285,13 +408,15 @@ def main(argv: list[str] | None = None) -> dict:
         "active_learning": al,
         "summary": [{"method": m, "budget": b, **{k: float(v) for k, v in r.items()}} for (m, b), r in table.items()],
         "coreset": core,
+        "coreset_summary": [{"method": m, "keep": k, **v} for (m, k), v in summarize_coreset(core).items()]
+        if core else None,
         "wall_s": time.perf_counter() - t_start,
     }  # fmt: skip
     from svp_hf.io import write_json_atomic
 
     write_json_atomic(out, result)
     try:
-        result["plots"] = plot(al, table, out.with_suffix(""), f"{name} ({args.target})")
+        result["plots"] = plot(al, table, out.with_suffix(""), f"{name} ({args.target})") if table else []
     except ImportError:
         result["plots"] = []
     print("\nmethod     budget  selection s  speed-up  target acc (mean ± std)  gap (points)")
@@ -301,14 +426,23 @@ def main(argv: list[str] | None = None) -> dict:
               f"{row['accuracy_mean']:.4f} ± {row['accuracy_std']:.4f}       {row['gap_points']:+.1f}")  # fmt: skip
     for method in ("fasttext", "tfidf", "random"):
         rows = [r for r in al["runs"] if r["method"] == method and "jaccard_added_vs_baseline" in r]
+        if not rows:
+            continue
         rho = [r["spearman_first_query"] for r in rows if "spearman_first_query" in r]
         jac = np.mean([r["jaccard_added_vs_baseline"] for r in rows])
         rho_text = f"Spearman vs baseline scores (first query) {np.mean(rho):.2f}, " if rho else ""
         print(f"{method:9s}  {rho_text}Jaccard of added rows vs baseline {jac:.2f}")
+    if core:
+        print("\ncore-set         keep  target acc (mean ± std)  end-to-end s (full data s)")
+        for (method, keep), row in summarize_coreset(core).items():
+            print(f"{method:24s} {keep:4.0%}  {row['accuracy_mean']:.4f} ± {row['accuracy_std']:.4f}       "
+                  f"{row['end_to_end_s']:8.1f} ({row['full_data_s']:.1f})")  # fmt: skip
     print(f"results: {out}")
+    checkpoint.remove()
     last = al["budgets"][-1]
-    print(f"selection speed-up: {table[('fasttext', last)]['speedup']:.1f}x")
-    print(f"target accuracy gap vs baseline: {table[('fasttext', last)]['gap_points']:.1f} points")
+    if ("fasttext", last) in table and ("baseline", last) in table:
+        print(f"selection speed-up: {table[('fasttext', last)]['speedup']:.1f}x")
+        print(f"target accuracy gap vs baseline: {table[('fasttext', last)]['gap_points']:.1f} points")
     return result
 
 

@@ -1,0 +1,76 @@
+"""The Selection-via-Proxy benchmark harness (benchmarks/svp_speedup.py): what it records, and that a long run
+interrupted part-way resumes from its finished cells instead of starting over."""
+
+import json
+
+import pytest
+
+from benchmarks import svp_speedup
+
+
+@pytest.fixture
+def ag_news(ag_news_path):
+    return str(ag_news_path)
+
+
+def _args(ag_news, out, *extra):
+    return ["--dataset", ag_news, "--quick", "--pool-size", "300", "--budgets", "0.1,0.2", "--out", str(out), *extra]
+
+
+def test_records_every_budget_with_real_targets(ag_news, tmp_path):
+    out = tmp_path / "r.json"
+    result = svp_speedup.main(_args(ag_news, out, "--methods", "fasttext,random", "--batch-size", "0.05"))
+    runs = [r for r in result["active_learning"]["runs"] if "budget" in r]
+    assert {(r["method"], r["budget"]) for r in runs} == {(m, b) for m in ("fasttext", "random") for b in (0.1, 0.2)}
+    for r in runs:
+        assert r["labeled"] == round(300 * r["budget"])
+        assert sum(r["class_counts"].values()) == r["labeled"]
+        assert 0.0 <= r["target_accuracy"] <= 1.0
+    # 2% start (6 rows), then queries of at most 15 rows: 2 to reach 30 rows, 2 more to reach 60
+    assert [r["rounds"] for r in runs if r["method"] == "fasttext"] == [2, 4]
+    fasttext = [r for r in runs if r["method"] == "fasttext"]
+    assert fasttext[1]["selection_s"] > fasttext[0]["selection_s"] > 0
+    assert all(r["selection_s"] < fasttext[0]["selection_s"] for r in runs if r["method"] == "random")  # no proxy
+    assert json.loads(out.read_text())["active_learning"]["budgets"] == [0.1, 0.2]
+    assert not out.with_suffix(".partial").exists()  # the checkpoint goes once the result is written
+
+
+def test_interrupted_run_resumes_from_finished_cells(ag_news, tmp_path, monkeypatch):
+    calls = []
+
+    def fake_target(target, train, test, seed, workdir):
+        calls.append(train.num_rows)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # stopped while training the third target
+        return 0.5 + train.num_rows / 1000, 1.0
+
+    monkeypatch.setattr(svp_speedup, "_train_target", fake_target)
+    out = tmp_path / "r.json"
+    args = _args(ag_news, out, "--methods", "fasttext,random")
+    with pytest.raises(KeyboardInterrupt):
+        svp_speedup.main(args)
+    assert not out.exists()
+    saved = json.loads((out.with_suffix(".partial") / "cells.json").read_text())
+    assert list(saved["cells"]) == ["0/fasttext"]
+
+    calls.clear()
+    result = svp_speedup.main(args)
+    assert calls == [30, 60]  # only the random cell was trained again
+    accuracies = {(r["method"], r["budget"]): r["target_accuracy"] for r in result["active_learning"]["runs"]}
+    assert accuracies == {
+        ("fasttext", 0.1): 0.53,
+        ("fasttext", 0.2): 0.56,
+        ("random", 0.1): 0.53,
+        ("random", 0.2): 0.56,
+    }
+
+    # other settings do not reuse finished cells
+    calls.clear()
+    monkeypatch.setattr(svp_speedup, "_train_target", lambda *a: (calls.append(a[1].num_rows), (0.5, 1.0))[1])
+    svp_speedup.main(_args(ag_news, tmp_path / "r.json", "--methods", "fasttext", "--strategy", "margin"))
+    assert calls == [30, 60]
+
+
+def test_unknown_method_is_refused(ag_news, tmp_path):
+    with pytest.raises(SystemExit, match="unknown"):
+        svp_speedup.main(_args(ag_news, tmp_path / "r.json", "--methods", "fasttext,oracle"))
