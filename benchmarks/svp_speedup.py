@@ -78,6 +78,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", default="least_confidence")
     p.add_argument("--seeds", default=None, help="comma-separated; default: 0 (quick) or 0,1,2 (full)")
     p.add_argument("--pool-size", type=int, default=None, help="override the mode's pool size (rows of train)")
+    p.add_argument("--test-size", type=int, default=None, help="override the mode's test rows (random subset)")
     p.add_argument("--budgets", default=None, help="override the mode's budgets, e.g. 0.1,0.2,0.3")
     p.add_argument(
         "--batch-size", default=None,
@@ -99,8 +100,9 @@ def _load(args, settings):
     size = args.pool_size or settings["pool"]
     if size and size < pool.num_rows:
         pool = pool.shuffle(seed=0).select(range(size)).flatten_indices()
-    if settings["test"] and settings["test"] < test.num_rows:
-        test = test.shuffle(seed=0).select(range(settings["test"])).flatten_indices()
+    test_size = args.test_size or settings["test"]
+    if test_size and test_size < test.num_rows:
+        test = test.shuffle(seed=0).select(range(test_size)).flatten_indices()
     return pool, test
 
 
