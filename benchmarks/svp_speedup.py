@@ -421,7 +421,8 @@ def main(argv: list[str] | None = None) -> dict:
         result["plots"] = plot(al, table, out.with_suffix(""), f"{name} ({args.target})") if table else []
     except ImportError:
         result["plots"] = []
-    print("\nmethod     budget  selection s  speed-up  target acc (mean ± std)  gap (points)")
+    if table:
+        print("\nmethod     budget  selection s  speed-up  target acc (mean ± std)  gap (points)")
     for (method, budget), row in table.items():
         speedup = "      -" if method == "random" else f"{row['speedup']:6.1f}x"
         print(f"{method:9s}  {budget:5.0%}  {row['selection_s']:11.2f}  {speedup}  "
