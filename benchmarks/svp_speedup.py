@@ -30,6 +30,7 @@ import argparse
 import logging
 import os
 import platform
+import shlex
 import shutil
 import sys
 import tempfile
@@ -86,6 +87,7 @@ def make_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--methods", default=None, help=f"comma-separated subset of {', '.join(METHODS)} (default: all)")
     p.add_argument("--coreset", action="store_true", help="also measure core-set selection")
+    p.add_argument("--report", metavar="RESULTS_JSON", help="print a results file as markdown tables, redraw plots")
     p.add_argument(
         "--out", default=None, help="results JSON (default: benchmarks/results/svp_speedup_<ds>_<mode>.json)"
     )
@@ -374,8 +376,109 @@ def plot(al: dict, table: dict, path_prefix: Path, title: str) -> list[str]:
     return [out]
 
 
+def plot_coreset(core: dict, path_prefix: Path, title: str) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = summarize_coreset(core)
+    full = [v for (m, _), v in table.items() if m == "full data"][0]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for method in dict.fromkeys(m for m, _ in table if m != "full data"):
+        keeps = sorted(k for m, k in table if m == method)
+        means = [table[(method, k)]["accuracy_mean"] for k in keeps]
+        stds = [table[(method, k)]["accuracy_std"] for k in keeps]
+        ax.errorbar([100 * k for k in keeps], means, yerr=stds, marker="o", capsize=3, label=method)
+    ax.axhline(full["accuracy_mean"], color="black", linestyle="--", label="full data")
+    ax.set(xlabel="kept (% of pool)", ylabel="target test accuracy", title=f"{title}: core-set selection")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    out = f"{path_prefix}_coreset.png"
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return [out]
+
+
+def report_markdown(result: dict) -> str:
+    """The result file as markdown tables: speed-up (the paper's table shape), accuracy, agreement, core-set."""
+    lines = []
+    al = result["active_learning"]
+    table = summarize(al) if al and al["runs"] else {}
+    seeds = ", ".join(str(s) for s in result["seeds"])
+    if table:
+        budgets = al["budgets"]
+        head = " | ".join(f"{b:.0%}" for b in budgets)
+        rule = "|---" * (len(budgets) + 2) + "|"
+        lines += [f"Data-selection time in seconds (speed-up over the baseline), mean over seeds {seeds}:", "",
+                  f"| dataset | selection model | {head} |", rule]  # fmt: skip
+        names = {"baseline": f"{result['target']} (baseline: target selecting for itself)", "fasttext": "fastText",
+                 "tfidf": "TF-IDF + logistic regression"}  # fmt: skip
+        for method in ("baseline", "fasttext", "tfidf"):
+            if (method, budgets[0]) in table:
+                cells = " | ".join(
+                    f"{table[(method, b)]['selection_s']:.1f} s ({table[(method, b)]['speedup']:.1f}x)"
+                    for b in budgets
+                )
+                lines.append(f"| {result['dataset']} | {names[method]} | {cells} |")
+        lines += ["", f"Target ({result['target']}) test accuracy, % (mean ± std over seeds {seeds}):", "",
+                  f"| selected by | {head} |", "|---" * (len(budgets) + 1) + "|"]  # fmt: skip
+        for method in METHODS:
+            if (method, budgets[0]) in table:
+                cells = " | ".join(
+                    f"{100 * table[(method, b)]['accuracy_mean']:.1f} ± {100 * table[(method, b)]['accuracy_std']:.1f}"
+                    for b in budgets
+                )
+                lines.append(f"| {method} | {cells} |")
+        lines.append("")
+        for method in ("fasttext", "tfidf", "random"):
+            rows = [r for r in al["runs"] if r["method"] == method and "jaccard_added_vs_baseline" in r]
+            if rows:
+                rho = [r["spearman_first_query"] for r in rows if "spearman_first_query" in r]
+                rho_text = f"Spearman of first-query scores {np.mean(rho):.2f}, " if rho else ""
+                jac = np.mean([r["jaccard_added_vs_baseline"] for r in rows])
+                lines.append(f"- {method} vs baseline: {rho_text}Jaccard of the added rows {jac:.2f}")
+    if result.get("coreset"):
+        core = summarize_coreset(result["coreset"])
+        full_s = [v for (m, _), v in core.items() if m == "full data"][0]["end_to_end_s"]
+        lines += [
+            "",
+            f"Core-set selection: target test accuracy % (mean ± std over seeds {seeds}) and end-to-end time (proxy +"
+            f" selection + target training) against training on the full pool ({full_s:.0f} s):",
+            "",
+            "| kept by | kept | target accuracy | end-to-end s | speed-up end to end |",
+            "|---|---|---|---|---|",
+        ]
+        for (method, keep), row in core.items():
+            accuracy = f"{100 * row['accuracy_mean']:.1f} ± {100 * row['accuracy_std']:.1f}"
+            seconds = row["end_to_end_s"]
+            lines.append(f"| {method} | {keep:.0%} | {accuracy} | {seconds:.0f} | {full_s / seconds:.2f}x |")
+    return "\n".join(lines)
+
+
+def report(path: str) -> None:
+    """Print a results file as markdown and redraw its plots (``--report FILE``)."""
+    import json
+
+    result = json.loads(Path(path).read_text())
+    prefix = Path(path).with_suffix("")
+    title = f"{result['dataset']} ({result['target']})"
+    al = result["active_learning"]
+    if al and al["runs"]:
+        plot(al, summarize(al), prefix, title)
+    if result.get("coreset"):
+        plot_coreset(result["coreset"], prefix, title)
+    print(f"`{result['command']}` ({result['machine']}; {result['wall_s'] / 60:.0f} min; pool {result['pool_rows']} "
+          f"rows, test {result['test_rows']} rows, strategy {result['strategy']})\n")  # fmt: skip
+    print(report_markdown(result))
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = make_parser().parse_args(argv)
+    if args.report:
+        report(args.report)
+        return {}
     logging.disable(logging.WARNING)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import datasets
@@ -403,7 +506,7 @@ def main(argv: list[str] | None = None) -> dict:
         core = run_coreset(args, settings, pool, test, Path(tmp), checkpoint) if args.coreset else None
     table = summarize(al)
     result = {
-        "command": "python -m benchmarks.svp_speedup " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python -m benchmarks.svp_speedup " + shlex.join(argv if argv is not None else sys.argv[1:]),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
         "dataset": name, "pool_rows": pool.num_rows, "test_rows": test.num_rows, "target": args.target,
         "strategy": args.strategy, "mode": args.mode, "seeds": settings["seeds"],
@@ -418,7 +521,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     write_json_atomic(out, result)
     try:
-        result["plots"] = plot(al, table, out.with_suffix(""), f"{name} ({args.target})") if table else []
+        title = f"{name} ({args.target})"
+        result["plots"] = plot(al, table, out.with_suffix(""), title) if table else []
+        result["plots"] += plot_coreset(core, out.with_suffix(""), title) if core else []
     except ImportError:
         result["plots"] = []
     if table:

@@ -64,6 +64,11 @@ def test_interrupted_run_resumes_from_finished_cells(ag_news, tmp_path, monkeypa
         ("random", 0.2): 0.56,
     }
 
+    report = svp_speedup.report_markdown(result)
+    assert "| selected by | 10% | 20% |" in report
+    assert "| fasttext | 53.0 ± 0.0 | 56.0 ± 0.0 |" in report
+    assert "| random | 53.0 ± 0.0 | 56.0 ± 0.0 |" in report
+
     # other settings do not reuse finished cells
     calls.clear()
     monkeypatch.setattr(svp_speedup, "_train_target", lambda *a: (calls.append(a[1].num_rows), (0.5, 1.0))[1])
