@@ -21,7 +21,12 @@ each method added with the rows the baseline added. ``--coreset`` adds core-set 
 ``selection speed-up: X.Xx`` (fastText vs. baseline, at the largest budget) and
 ``target accuracy gap vs baseline: Y.Y points`` (baseline minus fastText at the largest budget; positive = proxy
 worse).
-Results go to ``benchmarks/results/svp_speedup_<dataset>_<mode>.json`` with plots beside it.
+Results go to ``benchmarks/results/svp_speedup_<dataset>_<target>_<mode>.json`` with plots beside it. Every finished
+(seed, method) cell is saved in ``<results>.partial/`` as it ends: an interrupted run started again with the same
+settings resumes from there. ``--report RESULTS_JSON`` prints a results file as the markdown tables of BENCHMARKS.md
+(the paper's speed-up table shape, accuracy, agreement, core-set) and redraws its plots. ``--methods`` runs a subset
+(e.g. ``fasttext,random`` to compare strategies without the slow baseline); ``--batch-size`` changes the query size
+(default: one query per budget step, as in the paper).
 """
 
 from __future__ import annotations
