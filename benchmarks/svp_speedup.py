@@ -160,15 +160,15 @@ class _Checkpoint:
     Keyed by everything that changes a cell's result; a run with other settings starts afresh."""
 
     def __init__(self, path: Path, key: dict):
+        import json
+
         self.dir = path.with_suffix(".partial")
-        self.key = key
+        self.key = json.loads(json.dumps(key))  # as it reads back (tuples become lists)
         self.cells: dict[str, dict] = {}
         index = self.dir / "cells.json"
         if index.exists():
-            import json
-
             saved = json.loads(index.read_text())
-            if saved.get("key") == key:
+            if saved.get("key") == self.key:
                 self.cells = saved["cells"]
                 if self.cells:
                     print(f"resuming: {len(self.cells)} finished cells from {self.dir}", flush=True)
@@ -503,8 +503,8 @@ def main(argv: list[str] | None = None) -> dict:
     budgets = [float(b) for b in args.budgets.split(",")] if args.budgets else settings["budgets"]
     checkpoint = _Checkpoint(out, {
         "dataset": str(Path(args.dataset).resolve()), "pool_rows": pool.num_rows, "test_rows": test.num_rows,
-        "target": args.target, "strategy": args.strategy, "batch_size": args.batch_size, "budgets": budgets,
-        "keep": settings["keep"],
+        "target": args.target, "recipe": TARGETS[args.target], "proxies": PROXIES, "strategy": args.strategy,
+        "batch_size": args.batch_size, "budgets": budgets, "keep": settings["keep"],
     })  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="svp-speedup-") as tmp:
         al = run_active_learning(args, settings, pool, test, Path(tmp), checkpoint)
