@@ -173,12 +173,13 @@ class _Checkpoint:
                 if self.cells:
                     print(f"resuming: {len(self.cells)} finished cells from {self.dir}", flush=True)
 
-    def get(self, seed: int, cell: str, arrays: tuple[str, ...] = ()):
-        """The cell's result rows and saved arrays, or None when it has not finished."""
+    def get(self, seed: int, cell: str) -> list | None:
+        """The cell's result rows, or None when it has not finished."""
         done = self.cells.get(f"{seed}/{cell}")
-        if done is None:
-            return None
-        return done["runs"], *(np.load(self.dir / f"{seed}-{cell}-{name}.npy") for name in arrays)
+        return None if done is None else done["runs"]
+
+    def array(self, seed: int, cell: str, name: str) -> np.ndarray:
+        return np.load(self.dir / f"{seed}-{cell}-{name}.npy")
 
     def put(self, seed: int, cell: str, runs: list, **arrays: np.ndarray) -> None:
         from svp_hf.io import write_json_atomic
@@ -197,18 +198,19 @@ class _Checkpoint:
 
 def run_active_learning(args, settings, pool, test, workdir: Path, checkpoint: _Checkpoint) -> dict:
     from svp_hf.active import ActiveLearner, ActiveLearningConfig
+    from svp_hf.data import resolve_budget
 
-    budgets = [float(b) for b in args.budgets.split(",")] if args.budgets else settings["budgets"]
+    budgets = settings["budgets"]
     methods = _methods(args)
     runs: list = []
     for seed in settings["seeds"]:
         first_scores = {}
         added = {}
         for method, (proxy, kwargs) in methods.items():
-            done = checkpoint.get(seed, method, ("scores", "added"))
-            if done is not None:
-                cell_runs, first_scores[method], added_rows = done
-                added[method] = set(added_rows.tolist())
+            cell_runs = checkpoint.get(seed, method)
+            if cell_runs is not None:
+                first_scores[method] = checkpoint.array(seed, method, "scores")
+                added[method] = set(checkpoint.array(seed, method, "added").tolist())
                 runs.extend(cell_runs)
                 continue
             config = ActiveLearningConfig(
@@ -226,15 +228,17 @@ def run_active_learning(args, settings, pool, test, workdir: Path, checkpoint: _
             cell_runs = []
             for budget in budgets:
                 # the last round of this budget step (one round per step in the paper's schedule, more with batches)
-                r = max(i for i, rec in enumerate(records) if rec["labeled_after"] <= _rows(budget, pool.num_rows))
+                size = resolve_budget(budget, pool.num_rows)
+                r = max(i for i, rec in enumerate(records) if rec["labeled_after"] <= size)
                 rows = state.indices[state.rounds <= r]
-                accuracy, train_s = _train_target(args.target, pool.select(rows), test, seed, workdir)
+                labeled = pool.select(rows)
+                accuracy, train_s = _train_target(args.target, labeled, test, seed, workdir)
                 cell_runs.append({
                     "method": method, "seed": seed, "budget": budget, "labeled": int(len(rows)),
                     "selection_s": float(cumulative[r]), "rounds": r,
                     "round_selection_s": _selection_seconds(records[r]),
                     "target_accuracy": accuracy, "target_train_s": train_s, "al_wall_s": wall,
-                    "class_counts": _class_counts(pool.select(rows)),
+                    "class_counts": _class_counts(labeled),
                 })  # fmt: skip
                 print(f"[seed {seed}] {method:9s} budget {budget:.0%}: selection {cumulative[r]:7.2f}s "
                       f"({r} queries), target accuracy {accuracy:.4f}", flush=True)  # fmt: skip
@@ -253,12 +257,6 @@ def run_active_learning(args, settings, pool, test, workdir: Path, checkpoint: _
     return {"budgets": budgets, "runs": runs}
 
 
-def _rows(budget: float, pool_size: int) -> int:
-    from svp_hf.data import resolve_budget
-
-    return resolve_budget(budget, pool_size)
-
-
 def _class_counts(dataset) -> dict[str, int]:
     if "label" not in dataset.column_names:
         return {}
@@ -271,14 +269,14 @@ def run_coreset(args, settings, pool, test, workdir: Path, checkpoint: _Checkpoi
 
     rows = []
     for seed in settings["seeds"]:
-        done = checkpoint.get(seed, "coreset-full")
-        if done is None:
+        full = checkpoint.get(seed, "coreset-full")
+        if full is None:
             accuracy, full_s = _train_target(args.target, pool, test, seed, workdir)
-            done = ([{"method": "full data", "seed": seed, "keep": 1.0, "target_accuracy": accuracy,
-                      "end_to_end_s": full_s, "selection_s": 0.0}],)  # fmt: skip
-            checkpoint.put(seed, "coreset-full", done[0])
-        rows.extend(done[0])
-        full_s = done[0][0]["end_to_end_s"]
+            full = [{"method": "full data", "seed": seed, "keep": 1.0, "target_accuracy": accuracy,
+                     "end_to_end_s": full_s, "selection_s": 0.0}]  # fmt: skip
+            checkpoint.put(seed, "coreset-full", full)
+        rows.extend(full)
+        full_s = full[0]["end_to_end_s"]
         for keep in settings["keep"]:
             for strategy, proxy in (
                 ("forgetting_events", "fasttext"),
@@ -292,13 +290,13 @@ def run_coreset(args, settings, pool, test, workdir: Path, checkpoint: _Checkpoi
                     kept = svp_hf.coreset(pool, keep=keep, proxy=proxy, strategy=strategy, seed=seed).dataset
                     selection_s = time.perf_counter() - t0
                     accuracy, train_s = _train_target(args.target, kept, test, seed, workdir)
-                    done = ([{"method": f"{strategy} ({proxy})", "seed": seed, "keep": keep,
-                              "target_accuracy": accuracy, "selection_s": selection_s,
-                              "end_to_end_s": selection_s + train_s, "full_data_s": full_s}],)  # fmt: skip
-                    checkpoint.put(seed, cell, done[0])
+                    done = [{"method": f"{strategy} ({proxy})", "seed": seed, "keep": keep,
+                             "target_accuracy": accuracy, "selection_s": selection_s,
+                             "end_to_end_s": selection_s + train_s, "full_data_s": full_s}]  # fmt: skip
+                    checkpoint.put(seed, cell, done)
                     print(f"[seed {seed}] core-set {strategy:17s} keep {keep:.0%}: accuracy {accuracy:.4f}, "
                           f"end to end {selection_s + train_s:.1f}s vs full {full_s:.1f}s", flush=True)  # fmt: skip
-                rows.extend(done[0])
+                rows.extend(done)
     return {"runs": rows}
 
 
@@ -351,12 +349,27 @@ def summarize_coreset(core: dict) -> dict:
     return table
 
 
-def plot(al: dict, table: dict, path_prefix: Path, title: str) -> list[str]:
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save(fig, axes, path: str) -> list[str]:
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _pyplot().close(fig)
+    return [path]
+
+
+def plot(al: dict, table: dict, path_prefix: Path, title: str) -> list[str]:
+    plt = _pyplot()
     budgets = al["budgets"]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     for method in [m for m in METHODS if (m, budgets[0]) in table]:
@@ -371,25 +384,13 @@ def plot(al: dict, table: dict, path_prefix: Path, title: str) -> list[str]:
             ax2.plot([100 * b for b in budgets], per_round, marker="o", label=method)
     ax1.set(xlabel="labeled budget (% of pool)", ylabel="target test accuracy", title=f"{title}: target accuracy")
     ax2.set(xlabel="labeled budget (% of pool)", ylabel="seconds", yscale="log", title="selection time per round")
-    for ax in (ax1, ax2):
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    out = f"{path_prefix}.png"
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return [out]
+    return _save(fig, (ax1, ax2), f"{path_prefix}.png")
 
 
 def plot_coreset(core: dict, path_prefix: Path, title: str) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     table = summarize_coreset(core)
-    full = [v for (m, _), v in table.items() if m == "full data"][0]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    full = table[("full data", 1.0)]
+    fig, ax = _pyplot().subplots(figsize=(6, 4))
     for method in dict.fromkeys(m for m, _ in table if m != "full data"):
         keeps = sorted(k for m, k in table if m == method)
         means = [table[(method, k)]["accuracy_mean"] for k in keeps]
@@ -397,13 +398,7 @@ def plot_coreset(core: dict, path_prefix: Path, title: str) -> list[str]:
         ax.errorbar([100 * k for k in keeps], means, yerr=stds, marker="o", capsize=3, label=method)
     ax.axhline(full["accuracy_mean"], color="black", linestyle="--", label="full data")
     ax.set(xlabel="kept (% of pool)", ylabel="target test accuracy", title=f"{title}: core-set selection")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    out = f"{path_prefix}_coreset.png"
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return [out]
+    return _save(fig, (ax,), f"{path_prefix}_coreset.png")
 
 
 def report_markdown(result: dict) -> str:
@@ -446,7 +441,7 @@ def report_markdown(result: dict) -> str:
                 lines.append(f"- {method} vs baseline: {rho_text}Jaccard of the added rows {jac:.2f}")
     if result.get("coreset"):
         core = summarize_coreset(result["coreset"])
-        full_s = [v for (m, _), v in core.items() if m == "full data"][0]["end_to_end_s"]
+        full_s = core[("full data", 1.0)]["end_to_end_s"]
         lines += [
             "",
             f"Core-set selection: target test accuracy % (mean ± std over seeds {seeds}) and end-to-end time (proxy +"
@@ -500,7 +495,9 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"{name}: pool {pool.num_rows} rows, test {test.num_rows} rows, target {args.target}, mode {args.mode}")
     out = Path(args.out) if args.out else RESULTS / f"svp_speedup_{name}_{args.target}_{args.mode}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    budgets = [float(b) for b in args.budgets.split(",")] if args.budgets else settings["budgets"]
+    if args.budgets:
+        settings["budgets"] = [float(b) for b in args.budgets.split(",")]
+    budgets = settings["budgets"]
     checkpoint = _Checkpoint(out, {
         "dataset": str(Path(args.dataset).resolve()), "pool_rows": pool.num_rows, "test_rows": test.num_rows,
         "target": args.target, "recipe": TARGETS[args.target], "proxies": PROXIES, "strategy": args.strategy,
@@ -510,6 +507,7 @@ def main(argv: list[str] | None = None) -> dict:
         al = run_active_learning(args, settings, pool, test, Path(tmp), checkpoint)
         core = run_coreset(args, settings, pool, test, Path(tmp), checkpoint) if args.coreset else None
     table = summarize(al)
+    core_table = summarize_coreset(core) if core else {}
     result = {
         "command": "python -m benchmarks.svp_speedup " + shlex.join(argv if argv is not None else sys.argv[1:]),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
@@ -518,8 +516,7 @@ def main(argv: list[str] | None = None) -> dict:
         "active_learning": al,
         "summary": [{"method": m, "budget": b, **{k: float(v) for k, v in r.items()}} for (m, b), r in table.items()],
         "coreset": core,
-        "coreset_summary": [{"method": m, "keep": k, **v} for (m, k), v in summarize_coreset(core).items()]
-        if core else None,
+        "coreset_summary": [{"method": m, "keep": k, **v} for (m, k), v in core_table.items()] or None,
         "wall_s": time.perf_counter() - t_start,
     }  # fmt: skip
     from svp_hf.io import write_json_atomic
@@ -547,7 +544,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{method:9s}  {rho_text}Jaccard of added rows vs baseline {jac:.2f}")
     if core:
         print("\ncore-set         keep  target acc (mean ± std)  end-to-end s (full data s)")
-        for (method, keep), row in summarize_coreset(core).items():
+        for (method, keep), row in core_table.items():
             print(f"{method:24s} {keep:4.0%}  {row['accuracy_mean']:.4f} ± {row['accuracy_std']:.4f}       "
                   f"{row['end_to_end_s']:8.1f} ({row['full_data_s']:.1f})")  # fmt: skip
     print(f"results: {out}")

@@ -83,3 +83,27 @@ def test_interrupted_run_resumes_from_finished_cells(ag_news, tmp_path, monkeypa
 def test_unknown_method_is_refused(ag_news, tmp_path):
     with pytest.raises(SystemExit, match="unknown"):
         svp_speedup.main(_args(ag_news, tmp_path / "r.json", "--methods", "fasttext,oracle"))
+
+
+def test_interrupted_coreset_run_resumes(ag_news, tmp_path, monkeypatch):
+    calls = []
+
+    def fake_target(target, train, test, seed, workdir):
+        calls.append(train.num_rows)
+        if len(calls) == 3:
+            raise Stopped
+        return 0.5, 1.0
+
+    monkeypatch.setattr(svp_speedup, "_train_target", fake_target)
+    args = _args(ag_news, tmp_path / "c.json", "--methods", "", "--coreset")
+    with pytest.raises(Stopped):
+        svp_speedup.main(args)
+    calls.clear()
+    result = svp_speedup.main(args)
+    assert calls == [150, 150]  # full data and forgetting events were kept; entropy and random trained now
+    kept = {(r["method"], r["keep"]) for r in result["coreset"]["runs"]}
+    assert kept == {
+        ("full data", 1.0),
+        *((f"{m} (fasttext)", 0.5) for m in ("forgetting_events", "entropy", "random")),
+    }
+    assert [row["method"] for row in result["coreset_summary"]][0] == "full data"
