@@ -26,7 +26,8 @@ Results go to ``benchmarks/results/svp_speedup_<dataset>_<target>_<mode>.json`` 
 settings resumes from there. ``--report RESULTS_JSON`` prints a results file as the markdown tables of BENCHMARKS.md
 (the paper's speed-up table shape, accuracy, agreement, core-set) and redraws its plots. ``--methods`` runs a subset
 (e.g. ``fasttext,random`` to compare strategies without the slow baseline); ``--batch-size`` changes the query size
-(default: one query per budget step, as in the paper).
+(default: one query per budget step, as in the paper). Targets are evaluated on the test split, or on validation
+where a dataset has none (SST-2); ``--eval-split`` picks another.
 """
 
 from __future__ import annotations
@@ -85,6 +86,10 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", default=None, help="comma-separated; default: 0 (quick) or 0,1,2 (full)")
     p.add_argument("--pool-size", type=int, default=None, help="override the mode's pool size (rows of train)")
     p.add_argument("--test-size", type=int, default=None, help="override the mode's test rows (random subset)")
+    p.add_argument(
+        "--eval-split", default=None,
+        help="split the targets are evaluated on (default: test, or validation where there is no test split: SST-2)",
+    )  # fmt: skip
     p.add_argument("--budgets", default=None, help="override the mode's budgets, e.g. 0.1,0.2,0.3")
     p.add_argument(
         "--batch-size", default=None,
@@ -102,8 +107,18 @@ def make_parser() -> argparse.ArgumentParser:
 
 def _load(args, settings):
     from svp_hf.data import load_pool
+    from svp_hf.errors import SplitNotFoundError
 
-    pool, test = load_pool(args.dataset, "train"), load_pool(args.dataset, "test")
+    pool = load_pool(args.dataset, "train")
+    if args.eval_split:
+        test = load_pool(args.dataset, args.eval_split)
+    else:
+        try:
+            test = load_pool(args.dataset, "test")
+            args.eval_split = "test"
+        except SplitNotFoundError:
+            test = load_pool(args.dataset, "validation")
+            args.eval_split = "validation"
     size = args.pool_size or settings["pool"]
     if size and size < pool.num_rows:
         pool = pool.shuffle(seed=0).select(range(size)).flatten_indices()
@@ -469,8 +484,9 @@ def report(path: str) -> None:
         plot(al, summarize(al), prefix, title)
     if result.get("coreset"):
         plot_coreset(result["coreset"], prefix, title)
+    split = result.get("eval_split", "test")
     print(f"`{result['command']}` ({result['machine']}; {result['wall_s'] / 60:.0f} min; pool {result['pool_rows']} "
-          f"rows, test {result['test_rows']} rows, strategy {result['strategy']})\n")  # fmt: skip
+          f"rows, {split} {result['test_rows']} rows, strategy {result['strategy']})\n")  # fmt: skip
     print(report_markdown(result))
 
 
@@ -492,7 +508,10 @@ def main(argv: list[str] | None = None) -> dict:
     name = Path(args.dataset.rstrip("/")).name
     t_start = time.perf_counter()
     pool, test = _load(args, settings)
-    print(f"{name}: pool {pool.num_rows} rows, test {test.num_rows} rows, target {args.target}, mode {args.mode}")
+    print(
+        f"{name}: pool {pool.num_rows} rows, {args.eval_split} {test.num_rows} rows, target {args.target}, "
+        f"mode {args.mode}"
+    )
     out = Path(args.out) if args.out else RESULTS / f"svp_speedup_{name}_{args.target}_{args.mode}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     if args.budgets:
@@ -500,6 +519,7 @@ def main(argv: list[str] | None = None) -> dict:
     budgets = settings["budgets"]
     checkpoint = _Checkpoint(out, {
         "dataset": str(Path(args.dataset).resolve()), "pool_rows": pool.num_rows, "test_rows": test.num_rows,
+        **({} if args.eval_split == "test" else {"eval_split": args.eval_split}),  # older checkpoints had no split
         "target": args.target, "recipe": TARGETS[args.target], "proxies": PROXIES, "strategy": args.strategy,
         "batch_size": args.batch_size, "budgets": budgets, "keep": settings["keep"],
     })  # fmt: skip
@@ -511,7 +531,8 @@ def main(argv: list[str] | None = None) -> dict:
     result = {
         "command": "python -m benchmarks.svp_speedup " + shlex.join(argv if argv is not None else sys.argv[1:]),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
-        "dataset": name, "pool_rows": pool.num_rows, "test_rows": test.num_rows, "target": args.target,
+        "dataset": name, "pool_rows": pool.num_rows, "test_rows": test.num_rows, "eval_split": args.eval_split,
+        "target": args.target,
         "strategy": args.strategy, "mode": args.mode, "seeds": settings["seeds"],
         "active_learning": al,
         "summary": [{"method": m, "budget": b, **{k: float(v) for k, v in r.items()}} for (m, b), r in table.items()],

@@ -107,3 +107,16 @@ def test_interrupted_coreset_run_resumes(ag_news, tmp_path, monkeypatch):
         *((f"{m} (fasttext)", 0.5) for m in ("forgetting_events", "entropy", "random")),
     }
     assert [row["method"] for row in result["coreset_summary"]][0] == "full data"
+
+
+def test_evaluates_on_validation_where_there_is_no_test_split(ag_news_path):
+    sst2 = ag_news_path.parent / "sst2"
+    if not sst2.exists():
+        pytest.skip(f"{sst2} not found")
+    args = svp_speedup.make_parser().parse_args(["--dataset", str(sst2), "--quick"])
+    pool, evaluation = svp_speedup._load(args, svp_speedup.MODES["quick"])
+    assert args.eval_split == "validation"
+    assert (pool.num_rows, evaluation.num_rows) == (3000, 872)  # SST-2's validation split is smaller than 1,000 rows
+
+    args = svp_speedup.make_parser().parse_args(["--dataset", str(sst2), "--quick", "--eval-split", "train[:500]"])
+    assert svp_speedup._load(args, svp_speedup.MODES["quick"])[1].num_rows == 500
