@@ -27,7 +27,9 @@ settings resumes from there. ``--report RESULTS_JSON`` prints a results file as 
 (the paper's speed-up table shape, accuracy, agreement, core-set) and redraws its plots. ``--methods`` runs a subset
 (e.g. ``fasttext,random`` to compare strategies without the slow baseline); ``--batch-size`` changes the query size
 (default: one query per budget step, as in the paper). Targets are evaluated on the test split, or on validation
-where a dataset has none (SST-2); ``--eval-split`` picks another.
+where a dataset has none (SST-2); ``--eval-split`` picks another. ``--proxy-words N`` lets the proxies read only
+the first N words of each row (a diagnostic: does a proxy that sees what a short-input target sees select better
+for it?).
 """
 
 from __future__ import annotations
@@ -96,6 +98,11 @@ def make_parser() -> argparse.ArgumentParser:
         help="rows per query: none (default, the paper's one query per budget step), auto, a fraction or a count",
     )  # fmt: skip
     p.add_argument("--methods", default=None, help=f"comma-separated subset of {', '.join(METHODS)} (default: all)")
+    p.add_argument(
+        "--proxy-words", type=int, default=None, metavar="N",
+        help="the proxies (fasttext, tfidf) read only the first N words of each text, about what a target with a "
+        "short max_length sees (a diagnostic; the target and the baseline still read the full rows)",
+    )  # fmt: skip
     p.add_argument("--coreset", action="store_true", help="also measure core-set selection")
     p.add_argument("--report", metavar="RESULTS_JSON", help="print a results file as markdown tables, redraw plots")
     p.add_argument(
@@ -161,6 +168,15 @@ def _methods(args) -> dict:
     return {m: table[m] for m in METHODS if m in names}
 
 
+def _first_words(pool, n: int):
+    """The pool with every text cut to its first ``n`` words (same rows, same order, same labels)."""
+    if n < 1:
+        raise SystemExit(f"--proxy-words must be a positive integer, got {n}")
+    if "text" not in pool.column_names:
+        raise SystemExit(f"--proxy-words needs a 'text' column; the pool has {pool.column_names}")
+    return pool.map(lambda b: {"text": [" ".join(t.split()[:n]) for t in b["text"]]}, batched=True)
+
+
 def _batch_size(text: str | None):
     if text is None or text.lower() == "none":
         return None  # the paper's schedule: one query per budget step
@@ -217,6 +233,7 @@ def run_active_learning(args, settings, pool, test, workdir: Path, checkpoint: _
 
     budgets = settings["budgets"]
     methods = _methods(args)
+    proxy_pool = _first_words(pool, args.proxy_words) if args.proxy_words else pool
     runs: list = []
     for seed in settings["seeds"]:
         first_scores = {}
@@ -234,7 +251,8 @@ def run_active_learning(args, settings, pool, test, workdir: Path, checkpoint: _
             )  # fmt: skip
             out = workdir / f"al-{method}-{seed}"
             t0 = time.perf_counter()
-            state = ActiveLearner(pool, out, config).run()
+            selector_pool = proxy_pool if method in PROXIES else pool
+            state = ActiveLearner(selector_pool, out, config).run()
             wall = time.perf_counter() - t0
             records = state.records
             cumulative = np.cumsum([_selection_seconds(r) if i else 0.0 for i, r in enumerate(records)])
@@ -520,6 +538,7 @@ def main(argv: list[str] | None = None) -> dict:
     checkpoint = _Checkpoint(out, {
         "dataset": str(Path(args.dataset).resolve()), "pool_rows": pool.num_rows, "test_rows": test.num_rows,
         **({} if args.eval_split == "test" else {"eval_split": args.eval_split}),  # older checkpoints had no split
+        **({"proxy_words": args.proxy_words} if args.proxy_words else {}),
         "target": args.target, "recipe": TARGETS[args.target], "proxies": PROXIES, "strategy": args.strategy,
         "batch_size": args.batch_size, "budgets": budgets, "keep": settings["keep"],
     })  # fmt: skip
@@ -532,7 +551,7 @@ def main(argv: list[str] | None = None) -> dict:
         "command": "python -m benchmarks.svp_speedup " + shlex.join(argv if argv is not None else sys.argv[1:]),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
         "dataset": name, "pool_rows": pool.num_rows, "test_rows": test.num_rows, "eval_split": args.eval_split,
-        "target": args.target,
+        "proxy_words": args.proxy_words, "target": args.target,
         "strategy": args.strategy, "mode": args.mode, "seeds": settings["seeds"],
         "active_learning": al,
         "summary": [{"method": m, "budget": b, **{k: float(v) for k, v in r.items()}} for (m, b), r in table.items()],

@@ -120,3 +120,28 @@ def test_evaluates_on_validation_where_there_is_no_test_split(ag_news_path):
 
     args = svp_speedup.make_parser().parse_args(["--dataset", str(sst2), "--quick", "--eval-split", "train[:500]"])
     assert svp_speedup._load(args, svp_speedup.MODES["quick"])[1].num_rows == 500
+
+
+def test_proxy_words_cuts_only_what_the_proxy_reads(ag_news, tmp_path, monkeypatch):
+    from svp_hf.active import ActiveLearner
+
+    trained_on = []
+
+    def fake_target(target, train, test, seed, workdir):
+        trained_on.append(max(len(t.split()) for t in train["text"]))
+        return 0.5, 1.0
+
+    seen = []
+
+    def spy_learner(pool, out, config):
+        seen.append(max(len(t.split()) for t in pool["text"]))
+        return ActiveLearner(pool, out, config)
+
+    monkeypatch.setattr(svp_speedup, "_train_target", fake_target)
+    monkeypatch.setattr("svp_hf.active.ActiveLearner", spy_learner)
+    result = svp_speedup.main(
+        _args(ag_news, tmp_path / "r.json", "--methods", "fasttext,random", "--proxy-words", "5")
+    )
+    assert result["proxy_words"] == 5
+    assert seen[0] == 5 and seen[1] > 5  # fastText read 5 words a row; random had the full rows (it reads nothing)
+    assert min(trained_on) > 5  # the target always trains on the full rows
