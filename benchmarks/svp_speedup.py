@@ -27,9 +27,8 @@ settings resumes from there. ``--report RESULTS_JSON`` prints a results file as 
 (the paper's speed-up table shape, accuracy, agreement, core-set) and redraws its plots. ``--methods`` runs a subset
 (e.g. ``fasttext,random`` to compare strategies without the slow baseline); ``--batch-size`` changes the query size
 (default: one query per budget step, as in the paper). Targets are evaluated on the test split, or on validation
-where a dataset has none (SST-2); ``--eval-split`` picks another. ``--proxy-words N`` lets the proxies read only
-the first N words of each row (a diagnostic: does a proxy that sees what a short-input target sees select better
-for it?).
+where a dataset has none (SST-2); ``--eval-split`` picks another. ``--proxy-words N`` sets the proxies'
+``max_words``: they read only the first N words of each row, about what a short-input target reads.
 """
 
 from __future__ import annotations
@@ -100,8 +99,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", default=None, help=f"comma-separated subset of {', '.join(METHODS)} (default: all)")
     p.add_argument(
         "--proxy-words", type=int, default=None, metavar="N",
-        help="the proxies (fasttext, tfidf) read only the first N words of each text, about what a target with a "
-        "short max_length sees (a diagnostic; the target and the baseline still read the full rows)",
+        help="the proxies (fasttext, tfidf) read only the first N words of each text (their max_words), about what a "
+        "target with a short max_length sees; the target and the baseline read the rows as before",
     )  # fmt: skip
     p.add_argument("--coreset", action="store_true", help="also measure core-set selection")
     p.add_argument("--report", metavar="RESULTS_JSON", help="print a results file as markdown tables, redraw plots")
@@ -164,17 +163,12 @@ def _methods(args) -> dict:
     unknown = sorted(set(names) - set(METHODS))
     if unknown:
         raise SystemExit(f"--methods: unknown {unknown}; choose from {', '.join(METHODS)}")
-    table = {"baseline": TARGETS[args.target]["baseline"], **PROXIES, "random": ("fasttext", {})}
+    if args.proxy_words is not None and args.proxy_words < 1:
+        raise SystemExit(f"--proxy-words must be a positive integer, got {args.proxy_words}")
+    cut = {"max_words": args.proxy_words} if args.proxy_words else {}
+    proxies = {m: (proxy, {**kwargs, **cut}) for m, (proxy, kwargs) in PROXIES.items()}
+    table = {"baseline": TARGETS[args.target]["baseline"], **proxies, "random": ("fasttext", {})}
     return {m: table[m] for m in METHODS if m in names}
-
-
-def _first_words(pool, n: int):
-    """The pool with every text cut to its first ``n`` words (same rows, same order, same labels)."""
-    if n < 1:
-        raise SystemExit(f"--proxy-words must be a positive integer, got {n}")
-    if "text" not in pool.column_names:
-        raise SystemExit(f"--proxy-words needs a 'text' column; the pool has {pool.column_names}")
-    return pool.map(lambda b: {"text": [" ".join(t.split()[:n]) for t in b["text"]]}, batched=True)
 
 
 def _batch_size(text: str | None):
@@ -233,7 +227,6 @@ def run_active_learning(args, settings, pool, test, workdir: Path, checkpoint: _
 
     budgets = settings["budgets"]
     methods = _methods(args)
-    proxy_pool = _first_words(pool, args.proxy_words) if args.proxy_words else pool
     runs: list = []
     for seed in settings["seeds"]:
         first_scores = {}
@@ -251,8 +244,7 @@ def run_active_learning(args, settings, pool, test, workdir: Path, checkpoint: _
             )  # fmt: skip
             out = workdir / f"al-{method}-{seed}"
             t0 = time.perf_counter()
-            selector_pool = proxy_pool if method in PROXIES else pool
-            state = ActiveLearner(selector_pool, out, config).run()
+            state = ActiveLearner(pool, out, config).run()
             wall = time.perf_counter() - t0
             records = state.records
             cumulative = np.cumsum([_selection_seconds(r) if i else 0.0 for i, r in enumerate(records)])

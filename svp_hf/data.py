@@ -350,9 +350,11 @@ class TextClassificationTask(ClassificationTask):
         names, kind, values = cls.infer_labels(ds, label_column)
         return cls(names, text_column, label_column, kind, values)
 
-    def iter_texts(self, ds, batch_size: int = 8192) -> Iterator[pa.Array]:
-        """The text column in Arrow batches, nulls as empty strings."""
-        yield from iter_text_batches(ds, self.text_column, batch_size)
+    def iter_texts(self, ds, batch_size: int = 8192, max_words: int | None = None) -> Iterator[pa.Array]:
+        """The text column in Arrow batches, nulls as empty strings; with ``max_words``, each text cut to its first
+        ``max_words`` words (see `first_words`)."""
+        for batch in iter_text_batches(ds, self.text_column, batch_size):
+            yield batch if max_words is None else first_words(batch, max_words)
 
     def empty_input_mask(self, ds) -> np.ndarray:
         return empty_text_mask(ds, self.text_column)
@@ -438,6 +440,22 @@ def iter_text_batches(ds, column: str, batch_size: int = 8192) -> Iterator[pa.Ar
     for table in view.iter(batch_size=batch_size):
         arr = table.column(0).combine_chunks()
         yield pc.fill_null(arr, "")
+
+
+def first_words(texts: pa.Array, n: int) -> pa.Array:
+    """Every text cut to its first ``n`` whitespace-separated words, joined by single spaces (texts with fewer words
+    keep them all). Lets a proxy read what a target with a short input length reads."""
+    words = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(texts), max_splits=n)
+    return pc.binary_join(pc.list_slice(words, 0, n), " ")
+
+
+def check_max_words(value: Any, proxy: str) -> int | None:
+    """``max_words`` as given to a text proxy: ``None`` (whole texts) or a positive integer."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{proxy} max_words must be a positive integer or None (whole texts), got {value!r}")
+    return value
 
 
 def empty_image_mask(ds, column: str, batch_size: int = 65536) -> np.ndarray:

@@ -123,7 +123,7 @@ def test_evaluates_on_validation_where_there_is_no_test_split(ag_news_path):
 
 
 def test_proxy_words_cuts_only_what_the_proxy_reads(ag_news, tmp_path, monkeypatch):
-    from svp_hf.active import ActiveLearner
+    from svp_hf.data import TextClassificationTask
 
     trained_on = []
 
@@ -131,17 +131,19 @@ def test_proxy_words_cuts_only_what_the_proxy_reads(ag_news, tmp_path, monkeypat
         trained_on.append(max(len(t.split()) for t in train["text"]))
         return 0.5, 1.0
 
-    seen = []
+    read = []
+    real_iter_texts = TextClassificationTask.iter_texts
 
-    def spy_learner(pool, out, config):
-        seen.append(max(len(t.split()) for t in pool["text"]))
-        return ActiveLearner(pool, out, config)
+    def spy_iter_texts(self, ds, batch_size=8192, max_words=None):
+        for batch in real_iter_texts(self, ds, batch_size, max_words):
+            read.append(max(len(t.split()) for t in batch.to_pylist()))
+            yield batch
 
     monkeypatch.setattr(svp_speedup, "_train_target", fake_target)
-    monkeypatch.setattr("svp_hf.active.ActiveLearner", spy_learner)
+    monkeypatch.setattr(TextClassificationTask, "iter_texts", spy_iter_texts)
     result = svp_speedup.main(
         _args(ag_news, tmp_path / "r.json", "--methods", "fasttext,random", "--proxy-words", "5")
     )
     assert result["proxy_words"] == 5
-    assert seen[0] == 5 and seen[1] > 5  # fastText read 5 words a row; random had the full rows (it reads nothing)
+    assert read and max(read) == 5  # the fastText proxy read 5 words a row, in training and in scoring
     assert min(trained_on) > 5  # the target always trains on the full rows

@@ -3,7 +3,7 @@ import pyarrow as pa
 import pytest
 
 from svp_hf import PROXIES, ConfigError, NotFittedError, Proxy, ProxyError, TextClassificationTask, build_proxy
-from svp_hf.data import task_from_dataset
+from svp_hf.data import first_words, task_from_dataset
 from svp_hf.proxies.fasttext import FastTextProxy, _train_in_fresh_process, preprocess
 
 # One row per registered proxy (with small, fast settings): adding a proxy means adding it here.
@@ -207,3 +207,24 @@ def test_vdcnn_proxy_beats_chance_on_held_out_rows(ag_train, ag_test):
     proxy = build_proxy("vdcnn", seed=0, epochs=3, max_length=256).fit(ag_train.shuffle(seed=0).select(range(6000)))
     accuracy = (proxy.predict_proba(ag_test).argmax(1) == np.array(ag_test["label"])).mean()
     assert accuracy > 0.5, accuracy
+
+
+def test_first_words_cuts_texts_like_str_split():
+    texts = ["  one two\tthree\nfour five ", "a b", "", "x  y"]
+    out = first_words(pa.array(texts), 3).to_pylist()
+    assert out == [" ".join(t.split()[:3]) for t in texts] == ["one two three", "a b", "", "x y"]
+
+
+@pytest.mark.parametrize("name", ["fasttext", "tfidf"])
+def test_text_proxies_with_max_words_read_only_the_first_words(name, ag_small):
+    kwargs = CONTRACT[name]
+    cut = ag_small.map(lambda b: {"text": [" ".join(t.split()[:8]) for t in b["text"]]}, batched=True)
+    pool = ag_small.select(range(200))
+    probs = build_proxy(name, seed=0, max_words=8, **kwargs).fit(ag_small).predict_proba(pool)
+    expected = build_proxy(name, seed=0, **kwargs).fit(cut).predict_proba(cut.select(range(200)))
+    np.testing.assert_allclose(probs, expected, atol=1e-6)
+    whole = build_proxy(name, seed=0, **kwargs).fit(ag_small).predict_proba(pool)
+    assert np.abs(probs - whole).max() > 0.05  # 8 words are not the whole text
+    for bad in (0, "50", True):
+        with pytest.raises(ConfigError, match="max_words must be a positive integer"):
+            build_proxy(name, max_words=bad)

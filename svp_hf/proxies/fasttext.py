@@ -31,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..data import check_max_words
 from ..errors import ConfigError, MissingDependencyError, ProxyError
 from .base import Proxy, register_proxy
 
@@ -84,6 +85,10 @@ class FastTextProxy(Proxy):
     - ``thread`` 1: fastText is deterministic under a seed only with one thread. More threads train faster
       but results then vary from run to run.
     - ``lowercase`` / ``space_punctuation``: the reference's text normalisation.
+    - ``max_words`` None: read only the first N words of each text, as a target with a short input reads them
+      (a bert-tiny on 64 tokens sees about 50 words of an IMDB review). On IMDB the proxy reading whole reviews
+      picked rows that trained a 64-token target 2.3-6.2 points worse than the target's own picks; with 50 words,
+      0.3-3.5 points (BENCHMARKS.md, IMDB). None reads whole texts.
 
     ``embed`` returns fastText's sentence vectors (the average of word and bigram vectors that feeds the
     classifier), float32 ``[N, dim]``.
@@ -103,11 +108,13 @@ class FastTextProxy(Proxy):
         "lrUpdateRate": 100,
         "lowercase": True,
         "space_punctuation": True,
+        "max_words": None,
     }
 
     def __init__(self, seed: int = 0, **hyperparameters: Any):
         super().__init__(seed=seed, **hyperparameters)
         self.resolve_epochs(1)  # validate early
+        check_max_words(self.hyperparameters["max_words"], "fasttext")
         self.model = None
         self.fitted_epochs: int | None = None
 
@@ -174,7 +181,7 @@ class FastTextProxy(Proxy):
         h = self.hyperparameters
         offset = 0
         with open(path, "w", encoding="utf-8") as f:
-            for batch in self.task.iter_texts(dataset):
+            for batch in self.task.iter_texts(dataset, max_words=h["max_words"]):
                 texts = preprocess(batch, h["lowercase"], h["space_punctuation"])
                 ids = pa.array(labels[offset : offset + len(batch)]).cast(pa.string())
                 offset += len(batch)
@@ -192,7 +199,7 @@ class FastTextProxy(Proxy):
         from tqdm.auto import tqdm
 
         h = self.hyperparameters
-        batches = self.task.iter_texts(dataset, batch_size)
+        batches = self.task.iter_texts(dataset, batch_size, max_words=h["max_words"])
 
         def next_batch():
             batch = next(batches, None)

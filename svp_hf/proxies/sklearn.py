@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data import check_max_words
 from ..errors import ProxyError
 from .base import Proxy, register_proxy
 
@@ -43,6 +44,7 @@ class TfidfProxy(Proxy):
       forgetting events are defined on, so the observed trajectory is a logistic-regression model on the same
       features trained by SGD (log loss, L2 1/(C·n), rows reshuffled every epoch) for this many epochs; the proxy's
       probabilities still come from the lbfgs model.
+    - ``max_words`` None: read only the first N words of each text (as the ``fasttext`` proxy's ``max_words``).
 
     Probabilities come from ``predict_proba``; classes missing from the training rows get probability 0.
     """
@@ -56,11 +58,13 @@ class TfidfProxy(Proxy):
         "epochs": 200,
         "embed_dim": 64,
         "observe_epochs": 10,
+        "max_words": None,
     }
     observable = True
 
     def __init__(self, seed: int = 0, **hyperparameters: Any):
         super().__init__(seed=seed, **hyperparameters)
+        check_max_words(self.hyperparameters["max_words"], "tfidf")
         self.vectorizer = None
         self.coef: np.ndarray | None = None  # [K, F] for K trained classes (K=1 row for binary problems)
         self.intercept: np.ndarray | None = None
@@ -82,7 +86,8 @@ class TfidfProxy(Proxy):
         )
 
     def _texts(self, dataset) -> list[str]:
-        return [t for batch in self.task.iter_texts(dataset) for t in batch.to_pylist()]
+        batches = self.task.iter_texts(dataset, max_words=self.hyperparameters["max_words"])
+        return [t for batch in batches for t in batch.to_pylist()]
 
     def _fit(self, dataset, labels: np.ndarray) -> None:
         from sklearn.linear_model import LogisticRegression
@@ -127,7 +132,8 @@ class TfidfProxy(Proxy):
     def _transform(self, dataset, batch_size: int):
         import scipy.sparse as sp
 
-        parts = [self.vectorizer.transform(b.to_pylist()) for b in self.task.iter_texts(dataset, batch_size)]
+        batches = self.task.iter_texts(dataset, batch_size, max_words=self.hyperparameters["max_words"])
+        parts = [self.vectorizer.transform(b.to_pylist()) for b in batches]
         return sp.vstack(parts).tocsr() if parts else sp.csr_matrix((0, len(self.vectorizer.vocabulary_)))
 
     def _predict_proba(self, dataset, batch_size: int, progress: bool) -> np.ndarray:
