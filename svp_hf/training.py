@@ -205,7 +205,7 @@ def train_wordpiece(texts: Iterable[str] | Iterable[list[str]], vocab_size: int 
     )  # fmt: skip
 
 
-def _encode(dataset, target: TargetModel, task: TextClassificationTask):
+def _encode(dataset, target: TargetModel, task: TextClassificationTask, pad_to_max_length: bool = False):
     labels = task.encode_labels(dataset)
     keep = np.flatnonzero(labels >= 0)
     if keep.size < len(labels):
@@ -217,7 +217,11 @@ def _encode(dataset, target: TargetModel, task: TextClassificationTask):
         texts = [t or "" for t in batch[task.text_column]]
         if hasattr(target.tokenizer, "encode_batch"):  # VDCNN's vectorised path
             return target.tokenizer.encode_batch(texts, target.max_length)
-        return target.tokenizer(texts, truncation=True, padding="max_length", max_length=target.max_length)
+        # unpadded rows: the Trainer's default collator pads each batch to its longest row, so short texts (SST-2)
+        # do not pay for max_length (attention masks make padding inert; dropout masks differ with the shape, so
+        # training is not bit-identical to padded training)
+        padding = "max_length" if pad_to_max_length else False
+        return target.tokenizer(texts, truncation=True, padding=padding, max_length=target.max_length)
 
     encoded = texts.map(tokenize, batched=True, batch_size=1000, remove_columns=[task.text_column])
     return encoded.add_column("labels", labels.tolist())
@@ -298,6 +302,7 @@ def train_target(
     image_size: int | None = None,
     selection_config: dict[str, Any] | None = None,
     overwrite: bool = False,
+    pad_to_max_length: bool = False,
 ) -> dict[str, Any]:
     """Train ``model`` on ``train_dataset``, evaluate on ``eval_dataset``, save everything to ``output_dir``.
 
@@ -306,7 +311,8 @@ def train_target(
     momentum 0.9, lr 0.1, weight decay 5e-4, warm-up then cosine decay, batch 128, 30 epochs, random crop + flip).
     With ``image_column`` the rows are images and ``model`` is ``timm/<architecture>`` or a pretrained image model;
     ``image_size`` resizes their shorter side and cuts out the centre square (saved as the model's eval transform).
-    Returns the final metrics.
+    Text batches are padded to their longest row; ``pad_to_max_length`` pads every row to ``max_length`` instead
+    (static shapes, e.g. for ``torch_compile``). Returns the final metrics.
     """
     import torch
     from transformers import Trainer, TrainingArguments
@@ -327,8 +333,8 @@ def train_target(
         eval_enc = _encode_images(eval_dataset, target, task, train=False) if eval_dataset is not None else None
     else:
         target = build_target(model, task, train_dataset, max_length)
-        train_enc = _encode(train_dataset, target, task)
-        eval_enc = _encode(eval_dataset, target, task) if eval_dataset is not None else None
+        train_enc = _encode(train_dataset, target, task, pad_to_max_length)
+        eval_enc = _encode(eval_dataset, target, task, pad_to_max_length) if eval_dataset is not None else None
 
     partial = output_dir.with_name(output_dir.name + ".partial")
     values = {

@@ -91,3 +91,35 @@ def test_train_under_torchrun_with_two_processes(ag_news_path, tmp_path):
     assert results["train_global_step"] == 16  # ceil(1000 / (32 per process * 2 processes))
     assert done.stdout.count("Trained bert-tiny") == 1  # only the main process reports
     assert (out / "model.safetensors").exists() and not (tmp_path / "ddp.partial").exists()
+
+
+def test_text_batches_are_padded_to_their_longest_row(ag_small, tmp_path):
+    from svp_hf.data import TextClassificationTask
+    from svp_hf.training import _encode, build_target, train_target
+
+    rows, evaluation = ag_small.select(range(256)), ag_small.select(range(1000, 1200))
+    task = TextClassificationTask.from_dataset(rows)
+    target = build_target("bert-tiny", task, rows, 128)
+    lengths = {len(ids) for ids in _encode(rows, target, task)["input_ids"]}
+    assert max(lengths) <= 128 and len(lengths) > 10  # rows keep their own length; the collator pads each batch
+    assert {len(ids) for ids in _encode(rows, target, task, pad_to_max_length=True)["input_ids"]} == {128}
+
+    out = tmp_path / "model"
+    args = {"num_train_epochs": 1, "per_device_train_batch_size": 32, "seed": 0, "save_strategy": "no"}
+    metrics = train_target(rows, "bert-tiny", out, eval_dataset=evaluation, max_length=128, training_args=args)
+    assert 0 <= metrics["eval_accuracy"] <= 1 and metrics["train_loss"] > 0
+    # attention masks make padding inert: the saved model gives the same logits however a batch is padded
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model, tokenizer = (
+        AutoModelForSequenceClassification.from_pretrained(out).eval(),
+        AutoTokenizer.from_pretrained(out),
+    )
+    texts = evaluation["text"][:64]
+    with torch.no_grad():
+        logits = [
+            model(**tokenizer(texts, truncation=True, max_length=128, padding=pad, return_tensors="pt")).logits
+            for pad in ("longest", "max_length")
+        ]
+    torch.testing.assert_close(logits[0], logits[1], atol=1e-5, rtol=1e-5)
