@@ -447,7 +447,8 @@ def report_markdown(result: dict) -> str:
                     for b in budgets
                 )
                 lines.append(f"| {result['dataset']} | {names[method]} | {cells} |")
-        lines += ["", f"Target ({result['target']}) test accuracy, % (mean ± std over seeds {seeds}):", "",
+        split = result.get("eval_split", "test")
+        lines += ["", f"Target ({result['target']}) {split} accuracy, % (mean ± std over seeds {seeds}):", "",
                   f"| selected by | {head} |", "|---" * (len(budgets) + 1) + "|"]  # fmt: skip
         for method in METHODS:
             if (method, budgets[0]) in table:
