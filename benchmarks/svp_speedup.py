@@ -111,20 +111,24 @@ def make_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _load(args, settings):
+def load_eval_split(dataset: str, split: str | None = None):
+    """The split targets are evaluated on, and its name: ``split`` when given, else test, else validation (SST-2)."""
     from svp_hf.data import load_pool
     from svp_hf.errors import SplitNotFoundError
 
+    if split:
+        return load_pool(dataset, split), split
+    try:
+        return load_pool(dataset, "test"), "test"
+    except SplitNotFoundError:
+        return load_pool(dataset, "validation"), "validation"
+
+
+def _load(args, settings):
+    from svp_hf.data import load_pool
+
     pool = load_pool(args.dataset, "train")
-    if args.eval_split:
-        test = load_pool(args.dataset, args.eval_split)
-    else:
-        try:
-            test = load_pool(args.dataset, "test")
-            args.eval_split = "test"
-        except SplitNotFoundError:
-            test = load_pool(args.dataset, "validation")
-            args.eval_split = "validation"
+    test, args.eval_split = load_eval_split(args.dataset, args.eval_split)
     size = args.pool_size or settings["pool"]
     if size and size < pool.num_rows:
         pool = pool.shuffle(seed=0).select(range(size)).flatten_indices()
