@@ -171,7 +171,7 @@ def _methods(args) -> dict:
         raise SystemExit(f"--proxy-words must be a positive integer, got {args.proxy_words}")
     cut = {"max_words": args.proxy_words} if args.proxy_words else {}
     proxies = {m: (proxy, {**kwargs, **cut}) for m, (proxy, kwargs) in PROXIES.items()}
-    table = {"baseline": TARGETS[args.target]["baseline"], **proxies, "random": ("fasttext", {})}
+    table = {"baseline": TARGETS[args.target]["baseline"], **proxies, "random": ("fasttext", cut)}
     return {m: table[m] for m in METHODS if m in names}
 
 

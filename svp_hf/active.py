@@ -42,9 +42,9 @@ from .data import (
 )
 from .errors import BudgetError, ConfigError, LabelError, OutputExistsError
 from .io import atomic_directory, atomic_file, write_json_atomic
-from .proxies import Proxy, build_proxy
+from .proxies import Proxy, ProxyOutputs, build_proxy
 from .selection import _with_oracle_labels, select
-from .strategies import Strategy
+from .strategies import Strategy, build_strategy
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +73,10 @@ class ActiveLearningConfig:
         stratified (`bool`, defaults to `False`): draw the initial set with the pool's class proportions (needs the
             label column; simulation only).
         label_names (list of `str`, *optional*): the classes, when the pool has no label column (human labeling).
+        initial_strategy (`str`, defaults to `"random"`): how the first labeled set is drawn. ``"random"``, or a
+            strategy that needs only embeddings (``"typiclust"``, ``"kcenters"``) run on the proxy's label-free
+            embeddings of the pool (``tfidf``: an SVD of its TF-IDF; ``embedding``: the encoder's), so the first
+            labels cover the pool's dense regions instead of falling where chance puts them.
     """
 
     proxy: str | Proxy = "fasttext"
@@ -88,6 +92,7 @@ class ActiveLearningConfig:
     strategy_kwargs: dict[str, Any] = field(default_factory=dict)
     stratified: bool = False
     label_names: list[str] | None = None
+    initial_strategy: str = "random"
 
     def __post_init__(self):
         self.initial = check_budget(self.initial)
@@ -102,6 +107,14 @@ class ActiveLearningConfig:
             self.batch_size = check_budget(self.batch_size)
         # validates proxy / strategy names and kwargs types the same way select() does
         self.selection_config(budget=1)
+        initial = build_strategy(self.initial_strategy)
+        if initial.name != "random" and set(initial.requires) != {"embeddings"}:
+            raise ConfigError(
+                f"initial_strategy {self.initial_strategy!r} needs labels; use random or a strategy that reads only "
+                "embeddings (typiclust, kcenters)"
+            )
+        if initial.name != "random" and self.stratified:
+            raise ConfigError("stratified draws the initial set at random by class; drop it or initial_strategy")
 
     def selection_config(self, **overrides: Any) -> SelectionConfig:
         return SelectionConfig(
@@ -250,6 +263,7 @@ class ActiveLearner:
 
     def _check_resume(self, saved: dict[str, Any]) -> None:
         old, new = saved["config"], json.loads(json.dumps(self.config.to_dict()))
+        old.setdefault("initial_strategy", "random")  # runs from before the setting existed
         differ = sorted(k for k in set(old) | set(new) if k != "budgets" and old.get(k) != new.get(k))
         if old["budgets"] != new["budgets"][: len(old["budgets"])]:
             differ.append("budgets (only extending the schedule is allowed)")
@@ -289,8 +303,30 @@ class ActiveLearner:
             state = self._commit(state, query, labels)
             done += 1
         if state.completed_rounds >= len(self.plan):
+            state = self._finish(state)
             _on_main(lambda: plot_learning_curve(state.records, self.dir / "learning_curve.png"), "plotting")
         return state
+
+    def _finish(self, state: ActiveLearningState) -> ActiveLearningState:
+        """Once the schedule is done: the proxy fitted on the final labeled set, its self-check and (with an eval
+        split) its accuracy, added to the last round's record as ``final_proxy`` (once; a rerun keeps it)."""
+        last = state.records[-1]
+        if "final_proxy" in last:
+            return state
+        proxy = self.fit_proxy(state)
+        final = {"labeled": int(len(state.indices)), **proxy_report(proxy)}
+        if self.eval_dataset is not None:
+            final["proxy_eval_accuracy"] = self.evaluate(proxy)
+        records = [*state.records[:-1], {**last, "final_proxy": final}]
+        new = ActiveLearningState(state.indices, state.labels, state.rounds, records)
+        saved = json.loads((self.dir / STATE_FILE).read_text())
+
+        def write():
+            write_json_atomic(self.dir / STATE_FILE, self._state_document(saved["state_file"], records, pending=None))
+            self._write_derived(new)
+
+        _on_main(write, "recording the final proxy")
+        return new
 
     def _query(self, state: ActiveLearningState) -> dict[str, Any]:
         r = state.completed_rounds
@@ -301,6 +337,8 @@ class ActiveLearner:
             result = None
             if self.config.stratified:
                 indices = self._stratified_initial(batch, seed)
+            elif self.config.initial_strategy != "random":
+                indices = self._label_free_initial(batch, seed)
             else:
                 indices = select(
                     self.pool, self.config.selection_config(strategy="random", budget=batch, seed=seed)
@@ -322,15 +360,26 @@ class ActiveLearner:
             "queried": int(len(indices)),
             "labeled_before": int(len(state.indices)),
             "labeled_after": int(len(state.indices) + len(indices)),
-            "strategy": "random" if r == 0 else (self.config.to_dict()["strategy"]),
+            "strategy": self.config.initial_strategy if r == 0 else (self.config.to_dict()["strategy"]),
             "seed": seed,
             "timings_s": {k: round(float(v), 6) for k, v in timings.items() if k != "total"},
         }
+        if result is not None and result.proxy is not None:
+            record.update(proxy_report(result.proxy))
         if result is not None and self.eval_dataset is not None:
             # random selection trains no proxy; one is trained here for the report only (not timed as selection)
             proxy = result.proxy if result.proxy is not None else self.fit_proxy(state)
             record["proxy_eval_accuracy"] = self.evaluate(proxy)
         return {"round": r, "indices": np.asarray(indices, dtype=np.int64), "scores": scores, "record": record}
+
+    def _label_free_initial(self, n: int, seed: int) -> np.ndarray:
+        """The first labeled set by ``initial_strategy`` on the proxy's label-free embeddings of the pool."""
+        c = self.config
+        proxy = build_proxy(c.proxy, seed=seed, **c.proxy_kwargs)
+        embeddings = proxy.label_free_embeddings(self.pool, self.task)
+        outputs = ProxyOutputs(num_rows=self.pool.num_rows, embeddings=embeddings)
+        exclude = self.task.empty_input_mask(self.pool)
+        return build_strategy(c.initial_strategy).select(outputs, n, exclude=exclude, seed=seed).indices
 
     def _stratified_initial(self, n: int, seed: int) -> np.ndarray:
         ids = self.task.encode_labels(self.pool)
@@ -535,6 +584,19 @@ class ActiveLearner:
         if missing:
             raise LabelError(f"{path}: {len(missing)} queried rows have no label, e.g. pool indices {missing[:5]}")
         return np.array([got[int(i)] for i in indices], dtype=np.int64)
+
+
+def proxy_report(proxy: Proxy) -> dict[str, Any]:
+    """What a round records about its fitted proxy: the self-check and, when tuned, the settings chosen."""
+    out: dict[str, Any] = {}
+    if proxy.self_check is not None:
+        out["proxy_self_check"] = proxy.self_check
+    if proxy.tuning is not None:
+        out["proxy_tuned"] = proxy.tuning.get("chosen", {})
+    chosen = getattr(proxy, "chosen", None)
+    if chosen is not None:  # --proxy auto: the proxy it picked
+        out["proxy_chosen"] = chosen
+    return out
 
 
 def _on_main(fn, what: str):

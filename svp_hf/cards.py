@@ -33,6 +33,15 @@ def _size_category(n: int) -> str:
     return "1M<n<10M" if n < 10_000_000 else "n>10M"
 
 
+def describe_self_check(check: dict) -> str:
+    """One line about a proxy's self-check: ``72.4% (3-fold cross-validation on 200 labeled rows; majority 4.0%)``."""
+    text = (
+        f"{100 * check['accuracy']:.1f}% ({check['method']} on {check['rows']} labeled rows; "
+        f"majority class {100 * check['majority_accuracy']:.1f}%)"
+    )
+    return text + (" - near chance: the selection is close to random" if check.get("near_chance") else "")
+
+
 def card_metadata(selection: dict[str, Any], data_files: str | None = None) -> dict[str, Any]:
     """The card's YAML metadata: tags (``svp-hf``, ``strategy:<name>``, ``proxy:<name>``), task, size and, for an
     upload, ``configs`` pointing the Hub at the data files (e.g. ``data/train-*``)."""
@@ -68,6 +77,7 @@ def render_dataset_card(selection: SelectionResult | dict[str, Any], data_files:
     pool_size = int(selection.get("pool_size") or 0)
     timings = selection.get("timings_s") or {}
     accuracy = selection.get("proxy_eval_accuracy")
+    check = selection.get("proxy_self_check") or {}
     env = Environment(undefined=StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
     template = env.from_string(files("svp_hf").joinpath("templates/dataset_card.md").read_text())
     return template.render(
@@ -86,6 +96,7 @@ def render_dataset_card(selection: SelectionResult | dict[str, Any], data_files:
         proxy_hyperparameters=json.dumps(selection.get("proxy_hyperparameters") or {}),
         proxy_accuracy=f"{accuracy:.4f}" if isinstance(accuracy, (int, float)) else None,
         accuracy_split=selection.get("proxy_eval_split"),
+        self_check=describe_self_check(check) if check.get("accuracy") is not None else None,
         strategy=cfg.get("strategy"),
         strategy_kwargs=json.dumps(cfg["strategy_kwargs"]) if cfg.get("strategy_kwargs") else "",
         budget=cfg.get("budget"),

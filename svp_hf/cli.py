@@ -61,7 +61,7 @@ def make_parser() -> argparse.ArgumentParser:
     selection = _add_selection_args(
         p,
         "selection",
-        strategies="entropy, least_confidence, margin, kcenters, forgetting_events, random",
+        strategies=_names("strategies"),
         amount=("--budget", "0.1 (a fraction of the pool), 10%%, or 300 (rows)"),
     )
     selection.add_argument(
@@ -77,7 +77,7 @@ def make_parser() -> argparse.ArgumentParser:
     _add_selection_args(
         p,
         "core-set",
-        strategies="forgetting_events, kcenters, entropy, least_confidence, margin, random",
+        strategies=_names("strategies"),
         amount=("--keep", "rows to keep: 0.5 (a fraction), 50%%, or a count"),
     )
     p.set_defaults(func=run_coreset, required=("dataset", "strategy", "keep", "output_dir"))
@@ -125,9 +125,16 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("active-learn", help="active learning via proxy, in resumable rounds")
     _add_data_args(p)
     g = p.add_argument_group("active learning")
-    g.add_argument("--proxy", default="fasttext", metavar="NAME", help="proxy name (default: fasttext)")
-    g.add_argument("--strategy", metavar="NAME", help="entropy, least_confidence, margin, kcenters, random")
-    g.add_argument("--initial", default="0.02", metavar="FRACTION_OR_COUNT", help="random initial set (default 0.02)")
+    g.add_argument("--proxy", default="fasttext", metavar="NAME", help=f"{_names('proxies')} (default: fasttext)")
+    g.add_argument("--strategy", metavar="NAME", help=_names("strategies"))
+    g.add_argument("--initial", default="0.02", metavar="FRACTION_OR_COUNT", help="initial labeled set (default 0.02)")
+    g.add_argument(
+        "--initial-strategy",
+        default="random",
+        metavar="NAME",
+        help="how the initial set is drawn: random (default), or typiclust / kcenters on the proxy's label-free "
+        "embeddings (tfidf, embedding proxies)",
+    )
     g.add_argument(
         "--budgets", default="0.1,0.2,0.3,0.4,0.5", help="labeled-set sizes to grow to (default: the paper's)"
     )
@@ -158,11 +165,19 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _names(kind: str) -> str:
+    """The registered proxy or strategy names, for help texts."""
+    from .proxies import PROXIES
+    from .strategies import STRATEGIES
+
+    return ", ".join((PROXIES if kind == "proxies" else STRATEGIES).names())
+
+
 def _add_selection_args(p: argparse.ArgumentParser, title: str, strategies: str, amount: tuple[str, str]):
     """The flags `select` and `coreset` share: proxy, strategy, how many rows, seed, output. Returns the group
     of selection flags, for a command's own additions."""
     group = g = p.add_argument_group(title)
-    g.add_argument("--proxy", default="fasttext", metavar="NAME", help="proxy name (default: fasttext)")
+    g.add_argument("--proxy", default="fasttext", metavar="NAME", help=f"{_names('proxies')} (default: fasttext)")
     g.add_argument("--strategy", metavar="NAME", help=f"strategy name: {strategies}")
     g.add_argument(amount[0], metavar="FRACTION_OR_COUNT", help=amount[1])
     g.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -297,14 +312,24 @@ def run_select(args: argparse.Namespace) -> int:
     _shutdown_distributed()
     if not is_main_process():
         return 0
+    from .cards import describe_self_check
+
     t = result.timings
+    extra = "".join(
+        f", {label} {t[key]:.2f}s"
+        for key, label in (("proxy_features", "pool features"), ("proxy_check", "self-check"))
+        if key in t
+    )
+    check = (result.proxy.self_check or {}) if result.proxy is not None else {}
     print(
         f"{'Kept' if args.command == 'coreset' else 'Selected'} {len(result)} of {result.pool_size} rows "
         f"({config.strategy_name}"
         + (f" by a {config.proxy_name} proxy" if result.proxy is not None else "")
         + f") -> {output}\n"
-        f"Selection took {t['total']:.2f}s (proxy fit {t['proxy_fit']:.2f}s, scoring {t['proxy_score']:.2f}s, "
-        f"strategy {t['strategy']:.3f}s). Open it with datasets.load_from_disk({str(output)!r})"
+        + (f"Proxy self-check: {describe_self_check(check)}\n" if check.get("accuracy") is not None else "")
+        + f"Selection took {t['total']:.2f}s (proxy fit {t['proxy_fit']:.2f}s{extra}, "
+        f"scoring {t['proxy_score']:.2f}s, strategy {t['strategy']:.3f}s). "
+        f"Open it with datasets.load_from_disk({str(output)!r})"
     )
     return 0
 
@@ -401,6 +426,7 @@ def run_active_learn(args: argparse.Namespace) -> int:
         strategy_kwargs=args.strategy_kwargs,
         stratified=args.stratified,
         label_names=[n.strip() for n in args.label_names.split(",")] if args.label_names else None,
+        initial_strategy=args.initial_strategy,
     )
     if args.push_to_hub:
         from .hub import check_repo_id
@@ -440,12 +466,17 @@ def run_active_learn(args: argparse.Namespace) -> int:
     fit = sum(r["timings_s"].get("proxy_fit", 0) for r in state.records)
     score = sum(r["timings_s"].get("proxy_score", 0) for r in state.records)
     rank = sum(r["timings_s"].get("strategy", 0) for r in state.records)
-    accuracy = f", proxy accuracy {last['proxy_eval_accuracy']:.4f}" if "proxy_eval_accuracy" in last else ""
+    from .cards import describe_self_check
+
+    final = last.get("final_proxy", last)
+    accuracy = f", proxy accuracy {final['proxy_eval_accuracy']:.4f}" if "proxy_eval_accuracy" in final else ""
+    check = final.get("proxy_self_check") or {}
     print(
         f"Active learning {status}: {state.completed_rounds}/{total} rounds, {len(state.indices)} of "
         f"{pool.num_rows} rows labeled{accuracy} -> {out / 'labeled'}\n"
-        f"Selection time {fit + score + rank:.2f}s (proxy fit {fit:.2f}s, scoring {score:.2f}s, ranking {rank:.3f}s); "
-        f"per-round records in {out / 'rounds.jsonl'}"
+        + (f"Proxy self-check: {describe_self_check(check)}\n" if check.get("accuracy") is not None else "")
+        + f"Selection time {fit + score + rank:.2f}s (proxy fit {fit:.2f}s, scoring {score:.2f}s, "
+        f"ranking {rank:.3f}s); per-round records in {out / 'rounds.jsonl'}"
     )
     return 0
 

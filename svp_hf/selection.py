@@ -76,6 +76,8 @@ class SelectionResult:
             "config": self.config.to_dict(),
             "proxy_hyperparameters": self.proxy.hyperparameters if self.proxy is not None else None,
             "proxy_used": self.proxy is not None,
+            "proxy_self_check": self.proxy.self_check if self.proxy is not None else None,
+            "proxy_tuning": self.proxy.tuning if self.proxy is not None else None,
             "higher_score_is_better": self.higher_is_better,
             "labeled_indices": self.labeled_indices.tolist() if self.labeled_indices is not None else None,
             "class_counts": self.class_counts,
@@ -217,7 +219,9 @@ def select(
         else:  # fitted once, on the main process, and sent to the others: one model, whatever its determinism
             dist.on_main(fit, "fitting the proxy")
             proxy = dist.broadcast_proxy(proxy)
+            proxy.attach_pool(pool)  # the others score from the pool's cached features (written by the main one)
         timings["proxy_fit"] = time.perf_counter() - t0
+        timings.update(_split_fit_time(proxy, timings["proxy_fit"]))
         t0 = time.perf_counter()
         outputs = _score(proxy, pool, strategy, config, dist)
         if observe:
@@ -252,6 +256,20 @@ def select(
         source=_source(pool),
         num_processes=1 if dist is None else dist.world_size,
     )
+
+
+def _split_fit_time(proxy: Proxy, fit_seconds: float) -> dict[str, float]:
+    """The fit's seconds split into the one-time pool features (computed, not loaded from a cache), the self-check
+    (a diagnostic, not needed to select) and the rest (``proxy_fit``: training, tuning)."""
+    out = {}
+    features = getattr(proxy, "feature_seconds", 0.0) if getattr(proxy, "features_cached", True) is False else 0.0
+    check = (proxy.self_check or {}).get("seconds") or 0.0
+    if features:
+        out["proxy_features"] = features
+    if check:
+        out["proxy_check"] = check
+    out["proxy_fit"] = max(0.0, fit_seconds - features - check)
+    return out
 
 
 def _score(proxy: Proxy, pool, strategy, config: SelectionConfig, dist) -> ProxyOutputs:

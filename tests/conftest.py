@@ -2,11 +2,14 @@
 
 import copy
 import os
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# cached pool features (tfidf / embedding proxies) go to a folder of this test session, never to ~/.cache
+os.environ["SVP_HF_CACHE"] = tempfile.mkdtemp(prefix="svp_hf_test_cache_")
 
 import pytest  # noqa: E402
 

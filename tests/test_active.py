@@ -51,10 +51,17 @@ def test_active_learn_cli_on_real_ag_news(ag_news_path, tmp_path, strategy):
     assert sizes[0] == 304 and 1518 in sizes and sizes[-1] == 3037  # queries of at most 304 rows ("auto")
     assert all(0 < r["queried"] <= 304 for r in records)
     assert sorted(set(labeled["svp_round"])) == list(range(len(records)))
-    assert set(records[1]["timings_s"]) == {"proxy_fit", "proxy_score", "strategy"}
+    # the self-check (3-fold on the labeled rows) is timed apart from the fit that selection needs
+    assert set(records[1]["timings_s"]) == {"proxy_fit", "proxy_check", "proxy_score", "strategy"}
+    check = records[1]["proxy_self_check"]
+    assert check["rows"] == 304 and check["majority_accuracy"] < check["accuracy"] <= 1 and not check["near_chance"]
     assert sum(records[-1]["class_counts"].values()) == 3037
     assert 0.5 < records[-1]["proxy_eval_accuracy"] <= 1.0
-    assert f"{len(records)}/{len(records)} rounds" in done.stdout
+    # the proxy fitted on the final labeled set is recorded too (it selected nothing, so it has no round of its own)
+    final = records[-1]["final_proxy"]
+    assert final["labeled"] == 3037 and final["proxy_eval_accuracy"] > records[1]["proxy_eval_accuracy"]
+    assert final["proxy_self_check"]["rows"] == 3037
+    assert f"{len(records)}/{len(records)} rounds" in done.stdout and "Proxy self-check: " in done.stdout
     assert (out / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -10,6 +10,8 @@ from svp_hf.proxies.fasttext import FastTextProxy, _train_in_fresh_process, prep
 CONTRACT = {
     "fasttext": {"epochs": 5},
     "tfidf": {"embed_dim": 16},
+    # the real all-MiniLM-L6-v2 weights (svp-hf[minilm]), frozen; only the head trains
+    "embedding": {"max_length": 64, "cache": False},
     "transformer": {"epochs": 3, "batch_size": 16, "max_length": 32},
     "vdcnn": {"epochs": 2, "batch_size": 32, "max_length": 128, "eval_batch_size": 128},
     # a tiny real timm ResNet, no augmentation: it must fit 300 CIFAR-10 images in seconds on one CPU thread
@@ -18,6 +20,9 @@ CONTRACT = {
 # A character CNN cannot learn 600 rows in a couple of cheap epochs: the contract checks that its training loss
 # falls; tests/test_proxies.py::test_vdcnn_proxy_beats_chance_on_held_out_rows (slow) checks what it learns.
 SLOW_LEARNERS = {"vdcnn"}
+# A frozen encoder's output moves in the 7th digit with the other texts of its batch (padding): a loaded proxy that
+# encodes rows in other batches than the fitted one matches it to that precision, not bit for bit.
+BATCH_DEPENDENT = {"embedding"}
 
 
 # Proxies that replay a recorded run instead of training (tested in test_callbacks.py).
@@ -68,8 +73,12 @@ def test_proxy_contract(name, request, tmp_path):
     proxy.save(tmp_path / name)
     loaded = Proxy.load(tmp_path / name)
     assert type(loaded) is type(proxy) and loaded.task == task
-    np.testing.assert_array_equal(loaded.predict_proba(pool), probs)
-    np.testing.assert_array_equal(loaded.embed(pool), emb)
+    if name in BATCH_DEPENDENT:
+        np.testing.assert_allclose(loaded.predict_proba(pool), probs, atol=1e-5)
+        np.testing.assert_allclose(loaded.embed(pool), emb, atol=1e-5)
+    else:
+        np.testing.assert_array_equal(loaded.predict_proba(pool), probs)
+        np.testing.assert_array_equal(loaded.embed(pool), emb)
 
     again = build_proxy(name, seed=0, **CONTRACT[name]).fit(three_class_train, task)
     np.testing.assert_array_equal(again.predict_proba(pool), probs)  # deterministic under the seed
@@ -130,16 +139,18 @@ def test_fasttext_retrains_in_a_fresh_process_and_matches(ag_small, tmp_path):
     np.testing.assert_array_equal(fresh.get_output_matrix(), proxy.model.get_output_matrix())
 
 
-def test_fasttext_trains_in_a_fresh_process_once_the_process_has_used_it(ag_small, monkeypatch):
+def test_fasttext_trains_in_a_fresh_process_whatever_the_process_did_before(ag_small, monkeypatch):
+    """Regression: after a transformers encoder ran in the process, an in-process fastText training gave a near
+    one-hot model unlike the same training in a fresh process. Every training now runs in a fresh process."""
     import svp_hf.proxies.fasttext as ft
 
     pool = ag_small.select(range(300))
-    first = FastTextProxy(seed=0, epochs=5).fit(ag_small).predict_proba(pool)
-    assert ft._PROCESS_USED
+    first = FastTextProxy(seed=0, epochs=5, self_check=False).fit(ag_small).predict_proba(pool)
+    build_proxy("embedding", max_length=16, cache=False, self_check=False).fit(ag_small.select(range(40)))
     calls = []
     real = ft._train_in_fresh_process
     monkeypatch.setattr(ft, "_train_in_fresh_process", lambda *a: calls.append(a) or real(*a))
-    again = FastTextProxy(seed=0, epochs=5).fit(ag_small).predict_proba(pool)
+    again = FastTextProxy(seed=0, epochs=5, self_check=False).fit(ag_small).predict_proba(pool)
     assert len(calls) == 1
     np.testing.assert_array_equal(again, first)
 

@@ -33,7 +33,10 @@ def test_core_set_selection_returns_provenance(ag_small, proxy, strategy):
     assert ds["text"] == ag_small.select(result.indices)["text"]
     np.testing.assert_allclose(ds["svp_score"], result.scores[result.indices], rtol=1e-6)
     assert result.scores.shape == (1200,)
-    assert set(result.timings) == {"proxy_fit", "proxy_score", "strategy", "total"}
+    # the one-time pool features and the self-check are timed apart from the fit
+    assert {"proxy_fit", "proxy_score", "strategy", "total"} <= set(result.timings)
+    assert set(result.timings) <= {"proxy_fit", "proxy_check", "proxy_features", "proxy_score", "strategy", "total"}
+    assert "proxy_check" in result.timings and result.proxy.self_check["rows"] == 1200
     assert result.timings["proxy_fit"] > 0
     # deterministic: the same rows in the same order
     np.testing.assert_array_equal(select(ag_small, config).indices, result.indices)
@@ -115,7 +118,7 @@ def test_save_to_disk_is_complete_and_atomic(ag_small, tmp_path, monkeypatch):
     assert loaded["svp_pool_index"] == result.indices.tolist()
     config = json.loads((out / "selection_config.json").read_text())
     assert config["num_selected"] == 120 and config["config"]["strategy"] == "entropy"
-    assert config["proxy_hyperparameters"]["C"] == 10.0 and "datasets" in config["versions"]
+    assert config["proxy_hyperparameters"]["C"] == 1.0 and "datasets" in config["versions"]
     np.testing.assert_array_equal(np.load(out / "svp_pool_scores.npy"), result.scores)
     card = (out / "README.md").read_text()
     assert "entropy" in card and "None" not in card

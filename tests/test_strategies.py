@@ -15,12 +15,15 @@ def random_outputs(n=200, c=4, seed=0):
 
 # One row per registered strategy: adding a strategy means adding it here.
 CONTRACT = {
+    "cluster_margin": {},
     "entropy": {},
     "forgetting_events": {},
     "kcenters": {},
     "least_confidence": {},
     "margin": {},
+    "margin_kmeans": {},
     "random": {},
+    "typiclust": {},
 }
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +17,12 @@ from ..data import ClassificationTask, ImageClassificationTask, TextClassificati
 from ..errors import ConfigError, NotFittedError, ProxyError
 from ..registry import Registry
 
+logger = logging.getLogger(__name__)
+
 PROXY_CONFIG_NAME = "proxy_config.json"
+CHECK_MIN_ROWS = 12  # fewer labeled rows than this: no self-check (each fold would hold a handful of rows)
+CHECK_MAX_ROWS = 10_000  # a self-check (and tuning) looks at most at this many labeled rows, drawn under the seed
+TUNE_MAX_TRIALS = 8  # `tune`: at most this many settings are tried, in the order of `search_space`
 
 
 @dataclass
@@ -60,17 +67,35 @@ class Proxy(ABC):
     defaults: ClassVar[dict[str, Any]] = {}
     observable: ClassVar[bool] = False  # can report predictions epoch by epoch while training
     modality: ClassVar[str] = "text"  # the kind of input it reads: "text" or "image"
+    # The self-check: k-fold cross-validation on the labeled rows for cheap proxies (cv_folds >= 2); proxies whose
+    # fit is expensive set self_check_default False (a held-out slice, cv_folds = 1, when switched on).
+    cv_folds: ClassVar[int] = 3
+    self_check_default: ClassVar[bool] = True
+    # `tune`: the settings tried, in order, each a change from the defaults ({} = the defaults); settings that touch a
+    # key the user set explicitly are dropped, so explicit --proxy-kwargs always win.
+    search_space: ClassVar[list[dict[str, Any]]] = []
 
     def __init__(self, seed: int = 0, **hyperparameters: Any):
-        unknown = sorted(set(hyperparameters) - set(self.defaults))
+        common = {"self_check": self.self_check_default, "tune": False}
+        valid = {**self.defaults, **common}
+        unknown = sorted(set(hyperparameters) - set(valid))
         if unknown:
+            raise ConfigError(f"unknown {self.name} proxy argument(s) {unknown}; valid: {', '.join(sorted(valid))}")
+        for flag in common:
+            if not isinstance(hyperparameters.get(flag, False), bool):
+                raise ConfigError(f"{self.name} proxy: {flag} must be true or false, got {hyperparameters[flag]!r}")
+        if hyperparameters.get("tune") and not self.search_space:
             raise ConfigError(
-                f"unknown {self.name} proxy argument(s) {unknown}; valid: {', '.join(sorted(self.defaults))}"
+                f"the {self.name} proxy has nothing to tune; drop tune or use tfidf, fasttext, embedding"
             )
         self.seed = int(seed)
-        self.hyperparameters: dict[str, Any] = {**self.defaults, **hyperparameters}
+        self.explicit = frozenset(hyperparameters)  # what the user set: tuning never overrides these
+        self.hyperparameters: dict[str, Any] = {**valid, **hyperparameters}
         self.task: ClassificationTask | None = None
         self.epoch_predictions: np.ndarray | None = None
+        self.self_check: dict[str, Any] | None = None  # the last fit's self-check (see `check`)
+        self.tuning: dict[str, Any] | None = None  # the last fit's tuning trials, when `tune` is on
+        self._unlabeled = None
 
     # -- public API -----------------------------------------------------------------------------------------
     def fit(self, dataset, task: ClassificationTask | None = None, observe=None, unlabeled=None) -> Proxy:
@@ -86,6 +111,12 @@ class Proxy(ABC):
 
         ``unlabeled``: the whole pool, whose texts (never labels) a proxy may learn from before training, e.g. the
         ``transformer`` proxy's WordPiece vocabulary. `select` and active learning pass the pool.
+
+        Self-check: unless ``self_check`` is false, the proxy's accuracy on the rows it is given is estimated first
+        (k-fold cross-validation, or a held-out fifth for the torch proxies, which only check when asked), and kept
+        in ``self.self_check`` (accuracy, the majority-class rate, whether it is near chance, rows, seconds); a
+        warning names what to try when it is near chance. With ``tune``, the settings of ``search_space`` are
+        compared by the same check first and the best is kept (``self.tuning``).
         """
         dataset = ensure_dataset(dataset, "training set")
         if dataset.num_rows == 0:
@@ -103,12 +134,23 @@ class Proxy(ABC):
         self.task = task
         labels = self.task.labels_for_training(dataset)
         self.epoch_predictions = None
-        if unlabeled is not None:
-            self._prepare(ensure_dataset(unlabeled, "unlabeled pool"))
+        self.self_check = self.tuning = None
+        self._unlabeled = None if unlabeled is None else ensure_dataset(unlabeled, "unlabeled pool")
+        self._start_fit(dataset, self._unlabeled)
+        # tune and check before the final fit: some libraries (fastText) misbehave when other models are trained or
+        # loaded in a process after the one that is kept
+        checked = self._tune(dataset, labels) if self.hyperparameters["tune"] else None
+        if self.hyperparameters["self_check"] or checked is not None:
+            self.self_check, checked = self._check(dataset, labels, checked)
         if observe is None:
             self._fit(dataset, labels)
         else:
             self.epoch_predictions = np.asarray(self._fit_observed(dataset, labels, observe), dtype=np.int16)
+        if checked is not None:
+            t0 = time.perf_counter()
+            self._after_check(*checked)
+            self.self_check["seconds"] = round(self.self_check["seconds"] + time.perf_counter() - t0, 4)
+        self._unlabeled = None
         return self
 
     def predict_proba(self, dataset, batch_size: int = 8192, progress: bool = False) -> np.ndarray:
@@ -141,6 +183,22 @@ class Proxy(ABC):
             embeddings=self.embed(dataset, batch_size, progress) if embeddings else None,
         )
 
+    def label_free_embeddings(self, pool, task: ClassificationTask) -> np.ndarray:
+        """Embeddings of every pool row learnt without labels (for a first labeled set chosen by ``typiclust`` or
+        ``kcenters``), float32 ``[N, D]``. Only proxies whose representation needs no labels have them."""
+        having = ", ".join(
+            n for n in PROXIES.names() if PROXIES.get(n).label_free_embeddings is not Proxy.label_free_embeddings
+        )
+        raise ConfigError(
+            f"the {self.name} proxy learns its representation from labels, so it has none before the first labels; "
+            f"use a proxy with label-free embeddings ({having}) or initial strategy random"
+        )
+
+    def attach_pool(self, pool) -> None:
+        """Hand a fitted or loaded proxy the pool it was fitted with, so that proxies with pool-level caches
+        (``tfidf``, ``embedding``) score from the cache; a different pool is ignored. Default: nothing."""
+        return None
+
     def save(self, path: str | os.PathLike) -> None:
         """Write the fitted proxy to a folder (created if needed)."""
         self._check_fitted()
@@ -171,11 +229,127 @@ class Proxy(ABC):
         proxy._load(path)
         return proxy
 
+    # -- self-check and tuning ---------------------------------------------------------------------------------
+    def _check_rows(self, labels: np.ndarray) -> np.ndarray | None:
+        """The labeled rows a self-check looks at (all, or CHECK_MAX_ROWS drawn under the seed); None: too few."""
+        n = len(labels)
+        if n < CHECK_MIN_ROWS or len(np.unique(labels)) < 2:
+            return None
+        if n <= CHECK_MAX_ROWS:
+            return np.arange(n)
+        return np.sort(np.random.default_rng([self.seed, 7]).choice(n, CHECK_MAX_ROWS, replace=False))
+
+    def _folds(self, rows: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        order = np.random.default_rng([self.seed, 11]).permutation(rows)
+        if self.cv_folds < 2:  # a held-out fifth
+            cut = max(1, len(order) // 5)
+            return [(np.sort(order[cut:]), np.sort(order[:cut]))]
+        parts = np.array_split(order, self.cv_folds)
+        return [(np.sort(np.concatenate(parts[:i] + parts[i + 1 :])), np.sort(p)) for i, p in enumerate(parts)]
+
+    def _cv_scores(self, dataset, labels: np.ndarray, folds, params: dict[str, Any]) -> np.ndarray:
+        """Out-of-fold class scores ``[N, num_labels]`` (log-probabilities or logits; -inf where not computed): each
+        fold's rows scored by a copy of this proxy (with ``params`` changed) trained on the other folds."""
+        out = np.full((len(labels), self.task.num_labels), -np.inf)
+        settings = {**self.hyperparameters, **params, "self_check": False, "tune": False}
+        for train_idx, test_idx in folds:
+            clone = type(self)(seed=self.seed, **settings)
+            clone.fit(dataset.select(train_idx), self.task, unlabeled=self._unlabeled)
+            out[test_idx] = np.log(np.clip(clone.predict_proba(dataset.select(test_idx)), 1e-12, None))
+        return out
+
+    def _after_check(self, oof_scores: np.ndarray, labels: np.ndarray) -> None:
+        """Hook: use the self-check's out-of-fold scores (e.g. to calibrate probabilities). Default: nothing."""
+        return None
+
+    def _tune(self, dataset, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Choose the settings of ``search_space`` (those the user did not set) with the best cross-validated
+        accuracy on the labeled rows; at most TUNE_MAX_TRIALS settings, in order, so the choice is reproducible."""
+        space = []
+        for params in self.search_space:
+            if not set(params) & self.explicit and params not in space:
+                space.append(params)
+        rows = self._check_rows(labels)
+        if len(space) < 2 or rows is None:
+            self.tuning = {"chosen": {}, "trials": [], "note": "nothing to tune" if len(space) < 2 else "too few rows"}
+            return None
+        folds = self._folds(rows)
+        trials, best = [], None
+        t0 = time.perf_counter()
+        for params in space[:TUNE_MAX_TRIALS]:
+            t1 = time.perf_counter()
+            scores = self._cv_scores(dataset, labels, folds, params)
+            accuracy = float((scores[rows].argmax(1) == labels[rows]).mean())
+            trials.append(
+                {"params": params, "accuracy": round(accuracy, 6), "seconds": round(time.perf_counter() - t1, 4)}
+            )
+            if best is None or accuracy > best[0]:
+                best = (accuracy, params, scores)
+        self.hyperparameters.update(best[1])
+        self._settings_changed(best[1])
+        self.tuning = {
+            "chosen": best[1],
+            "trials": trials,
+            "folds": len(folds),
+            "seconds": round(time.perf_counter() - t0, 4),
+        }
+        return rows, best[2]
+
+    def _settings_changed(self, params: dict[str, Any]) -> None:
+        """Hook: tuning changed these hyperparameters (e.g. rebuild features). Default: nothing."""
+        return None
+
+    def _check(self, dataset, labels: np.ndarray, checked=None) -> tuple[dict[str, Any], tuple | None]:
+        """Estimate this proxy's accuracy on the labeled rows it was given (k-fold cross-validation, or a held-out
+        fifth for proxies with ``cv_folds`` = 1), beside what always guessing the majority class scores. Returns the
+        record and ``(out-of-fold scores, labels with -1 where untested)`` for `_after_check`."""
+        t0 = time.perf_counter()
+        if checked is not None:
+            rows, scores = checked
+        else:
+            rows = self._check_rows(labels)
+            if rows is None:
+                return {"accuracy": None, "rows": int(len(labels)), "note": "too few labeled rows or classes"}, None
+            folds = self._folds(rows)
+            scores = self._cv_scores(dataset, labels, folds, {})
+        tested = np.isfinite(scores).any(axis=1)
+        tested[np.setdiff1d(np.arange(len(labels)), rows)] = False
+        y = labels[tested]
+        accuracy = float((scores[tested].argmax(1) == y).mean())
+        majority = float(np.bincount(y).max() / len(y))
+        # near chance: not clearly above the majority-class guess (two binomial standard errors, at least 2 points)
+        threshold = majority + max(0.02, 2 * np.sqrt(majority * (1 - majority) / len(y)))
+        method = f"{self.cv_folds}-fold cross-validation" if self.cv_folds >= 2 else "held-out fifth"
+        result = {
+            "accuracy": round(accuracy, 6),
+            "majority_accuracy": round(majority, 6),
+            "near_chance": bool(accuracy < threshold),
+            "method": method,
+            "rows": int(len(y)),
+            "seconds": round(time.perf_counter() - t0, 4),
+        }
+        if result["near_chance"]:
+            others = ", ".join(
+                n for n in PROXIES.names() if n != self.name and PROXIES.get(n).modality == self.modality
+            )
+            logger.warning(
+                "the %s proxy's self-checked accuracy is %.1f%% (%s on %d labeled rows), no better than always "
+                "guessing the majority class (%.1f%%): its selection will be close to random. Try --proxy auto, "
+                "another proxy (%s), tune=true in --proxy-kwargs, or more labeled rows.",
+                self.name, 100 * accuracy, method, len(y), 100 * majority, others,
+            )  # fmt: skip
+        return result, (np.where(tested[:, None], scores, -np.inf), np.where(tested, labels, -1))
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters.items())
         return f"{type(self).__name__}(seed={self.seed}, {args})"
 
     # -- for subclasses -------------------------------------------------------------------------------------
+    def _start_fit(self, dataset, unlabeled) -> None:
+        """Called first in `fit`; by default runs `_prepare` on the pool when there is one."""
+        if unlabeled is not None:
+            self._prepare(unlabeled)
+
     def _prepare(self, unlabeled) -> None:
         """Look at the pool's texts before `_fit` (default: nothing)."""
         return None

@@ -5,11 +5,12 @@ Facts this module is built around (measured here, see README "fastText notes"):
 - ``predict(list, k=-1)`` returns every label per row, sorted by probability, with a +1e-5 floor on each
   probability. We map labels back to label-id order and remove the floor; the result matches
   ``softmax(sentence_vector @ output_matrix.T)`` to ~1e-7.
-- fastText has a process-state bug: after a model has been trained or used in a process, training another model
-  there sometimes stops with ``RuntimeError: Encountered NaN`` even at small learning rates, and (seen once in a
-  long test run) can also silently give a different model than the same training in a fresh process. So only the
-  first training in a process runs in it; every later one runs in a fresh Python process (a few hundred
-  milliseconds), which makes results independent of what the process did before. A NaN there is real divergence.
+- fastText's training depends on the state of the process it runs in: after a model has been trained or used there,
+  training another one sometimes stops with ``RuntimeError: Encountered NaN`` even at small learning rates, and
+  after a transformers encoder ran in the process, the first training gave a different, near one-hot model than
+  the same training in a fresh process (seen in the test suite). So every training runs in a fresh Python process
+  (a few hundred milliseconds) and the model is loaded from its file, which makes results independent of what the
+  process did before. A NaN there is real divergence.
 - ``predict`` rejects strings containing ``\\n``: the preprocessing collapses all whitespace.
 """
 
@@ -95,6 +96,17 @@ class FastTextProxy(Proxy):
     """
 
     observable = True
+    # `tune`: tried in this order (3-fold on the labeled rows): the defaults, then wider, longer, unigram models
+    search_space = [
+        {},
+        {"dim": 50},
+        {"epochs": 50},
+        {"dim": 50, "epochs": 50},
+        {"wordNgrams": 1},
+        {"dim": 50, "epochs": 50, "lr": 0.5},
+        {"dim": 100, "epochs": 50, "wordNgrams": 1},
+        {"epochs": 25, "lr": 0.25},
+    ]
     defaults = {
         "lr": 1.0,
         "epochs": "auto",
@@ -165,17 +177,7 @@ class FastTextProxy(Proxy):
         return out
 
     def _train(self, fasttext, train_file: str, args: dict[str, Any], model_path: str):
-        global _PROCESS_USED
-        if _PROCESS_USED:
-            return _train_in_fresh_process(train_file, args, model_path)
-        _PROCESS_USED = True
-        try:
-            return fasttext.train_supervised(input=train_file, **args)
-        except RuntimeError as err:
-            if "NaN" not in str(err):
-                raise ProxyError(f"fastText training failed: {err}") from err
-            logger.info("fastText hit NaN in this process; retrying once in a fresh process")
-            return _train_in_fresh_process(train_file, args, model_path)
+        return _train_in_fresh_process(train_file, args, model_path)
 
     def _write_training_file(self, dataset, labels: np.ndarray, path: str) -> None:
         h = self.hyperparameters
@@ -253,6 +255,50 @@ class FastTextProxy(Proxy):
             start += len(texts)
         return out
 
+    # -- self-check and tuning -------------------------------------------------------------------------------
+    def _cv_scores(self, dataset, labels: np.ndarray, folds, params: dict[str, Any]) -> np.ndarray:
+        """Out-of-fold log-probabilities, every fold trained and scored in one fresh process, so that no extra
+        model ever enters this one (see the module notes on fastText's process state)."""
+        saved = self.hyperparameters
+        self.hyperparameters = {**saved, **params}
+        try:
+            for key in ("lr", "dim", "wordNgrams"):
+                value = self.hyperparameters[key]
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                    raise ConfigError(f"fasttext {key} must be a positive number, got {value!r}")
+            out = np.full((len(labels), self.task.num_labels), -np.inf)
+            with tempfile.TemporaryDirectory(prefix="svp_fasttext_cv_") as tmp:
+                spec = {"num_labels": self.task.num_labels, "prefix": LABEL_PREFIX, "folds": []}
+                for i, (train_idx, test_idx) in enumerate(folds):
+                    fold = {
+                        "train": os.path.join(tmp, f"train_{i}.txt"),
+                        "test": os.path.join(tmp, f"test_{i}.txt"),
+                        "out": os.path.join(tmp, f"probs_{i}.npy"),
+                        "args": {**self._train_args(len(train_idx)), "label": LABEL_PREFIX},
+                    }
+                    self._write_training_file(dataset.select(train_idx), labels[train_idx], fold["train"])
+                    with open(fold["test"], "w", encoding="utf-8") as f:
+                        for texts in self._batches(dataset.select(test_idx), 8192, False, "self-check"):
+                            f.write("".join(t + "\n" for t in texts.to_pylist()))
+                    spec["folds"].append(fold)
+                with open(os.path.join(tmp, "spec.json"), "w") as f:
+                    json.dump(spec, f)
+                done = subprocess.run(
+                    [sys.executable, "-c", _CV_CODE, os.path.join(tmp, "spec.json")], capture_output=True, text=True
+                )
+                if done.returncode == 3 and "NaN" in done.stderr:
+                    raise _divergence_error(spec["folds"][0]["args"])
+                if done.returncode != 0:
+                    raise ProxyError(f"fastText self-check failed in a fresh process: {done.stderr.strip()[-500:]}")
+                for fold, (_, test_idx) in zip(spec["folds"], folds):
+                    out[test_idx] = np.log(np.clip(np.load(fold["out"]), 1e-12, None))
+            return out
+        finally:
+            self.hyperparameters = saved
+
+    def _settings_changed(self, params: dict[str, Any]) -> None:
+        self.resolve_epochs(1)
+
     # -- persistence ----------------------------------------------------------------------------------------
     def _save(self, path: Path) -> None:
         self.model.save_model(str(path / MODEL_FILE))
@@ -262,15 +308,40 @@ class FastTextProxy(Proxy):
 
 
 def _load_model(path: str):
-    global _PROCESS_USED
-    _PROCESS_USED = True
     fasttext = import_fasttext()
     with contextlib.redirect_stderr(io.StringIO()):  # load_model prints an obsolete warning
         return fasttext.load_model(path)
 
 
-# True once fastText has trained or loaded a model in this process: later trainings then run in a fresh process.
-_PROCESS_USED = False
+# Trains and scores the folds of a self-check in a fresh process; probabilities in label-id order, floor removed.
+_CV_CODE = """
+import json, sys
+import numpy as np, fasttext
+spec = json.load(open(sys.argv[1]))
+n = len(spec["prefix"])
+for fold in spec["folds"]:
+    try:
+        model = fasttext.train_supervised(input=fold["train"], **fold["args"])
+    except RuntimeError as err:
+        print(err, file=sys.stderr); sys.exit(3)
+    with open(fold["test"], encoding="utf-8") as f:
+        lines = f.read().split("\\n")[:-1]
+    out = np.zeros((len(lines), spec["num_labels"]))
+    if lines:
+        labels, probs = model.predict(lines, k=-1)
+        for i, (names, values) in enumerate(zip(labels, probs)):
+            for name, value in zip(names, values):
+                out[i, int(name[n:])] = max(float(value) - 1e-5, 0.0)
+        out /= np.maximum(out.sum(axis=1, keepdims=True), 1e-12)
+    np.save(fold["out"], out)
+"""
+
+
+def _divergence_error(args: dict[str, Any]) -> ProxyError:
+    return ProxyError(
+        f"fastText diverged (Encountered NaN) with lr={args['lr']}, epochs={args['epoch']}, dim={args['dim']}; "
+        "lower the learning rate, e.g. --proxy-kwargs '{\"lr\": 0.1}'"
+    )
 
 
 def _train_in_fresh_process(train_file: str, args: dict[str, Any], model_path: str):
@@ -287,10 +358,7 @@ def _train_in_fresh_process(train_file: str, args: dict[str, Any], model_path: s
         [sys.executable, "-c", code, json.dumps(args), train_file, model_path], capture_output=True, text=True
     )
     if done.returncode == 3 and "NaN" in done.stderr:
-        raise ProxyError(
-            f"fastText diverged (Encountered NaN) with lr={args['lr']}, epochs={args['epoch']}, dim={args['dim']}; "
-            "lower the learning rate, e.g. --proxy-kwargs '{\"lr\": 0.1}'"
-        )
+        raise _divergence_error(args)
     if done.returncode != 0:
         raise ProxyError(f"fastText training failed in a fresh process: {done.stderr.strip()[-500:]}")
     return _load_model(model_path)

@@ -76,6 +76,9 @@ class TimmProxy(Proxy):
         "device": "auto",
     }
     observable = True
+    # training is the expensive part: no self-check unless asked for ({"self_check": true}: a held-out fifth)
+    self_check_default = False
+    cv_folds = 1
     modality = "image"
 
     def __init__(self, seed: int = 0, **hyperparameters: Any):

@@ -48,6 +48,9 @@ class _TorchTextProxy(Proxy):
     """
 
     observable = True
+    # training is the expensive part: no self-check unless asked for ({"self_check": true}: a held-out fifth)
+    self_check_default = False
+    cv_folds = 1
 
     def __init__(self, seed: int = 0, **hyperparameters: Any):
         super().__init__(seed=seed, **hyperparameters)
