@@ -9,7 +9,8 @@ what choosing the rows cost: svp-hf, the sum of every round's ``timings_s`` (pro
 small-text, its classifier fits that preceded a query plus the queries (the JSON also keeps the total with the last
 fit, which chooses nothing). One-time costs are kept apart: small-text's TF-IDF vectorization, and svp-hf's pool
 features / encodings where the proxy reports them (``timings_s`` keys with ``features`` or ``encod``; each svp-hf cell
-starts with an empty feature cache); so is svp-hf's ``proxy_check`` (a diagnostic self-check).
+starts with an empty feature cache, or with ``--feature-cache DIR`` only the first cell of a pool pays them); so is
+svp-hf's ``proxy_check`` (a diagnostic self-check).
 
 svp-hf methods are ``proxy:strategy[:json-proxy-kwargs]`` (``tfidf:margin``, ``fasttext:random``,
 ``fasttext:margin:{"max_words": 50}``); small-text methods are ``small-text:breaking_ties`` (margin) and
@@ -70,12 +71,20 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="train", help="the pool's split, slicing allowed: train, train[:5000]")
     p.add_argument("--pool-size", type=int, default=None, help="a seeded random subset of the split (rows)")
     p.add_argument("--eval-split", default="test")
+    p.add_argument("--eval-size", type=int, default=None, help="a seeded random subset of the eval split (rows)")
     p.add_argument("--seeds", default=None, help="comma-separated (default 0,1,2; --quick: 0)")
     p.add_argument("--methods", default=DEFAULT_METHODS, help="proxy:strategy[:json], small-text:STRATEGY, ...")
     p.add_argument("--initial", default="0.02", help="the random initial set, a fraction or a row count")
     p.add_argument("--budgets", default=None, help="labeled-set sizes (default 0.1,...,0.5; --quick: 0.1,0.2,0.3)")
     p.add_argument("--output", default=None, help="the results JSON")
     p.add_argument("--small-text-python", default=DEFAULT_SMALL_TEXT_PYTHON)
+    p.add_argument(
+        "--feature-cache",
+        metavar="DIR",
+        default=None,
+        help="keep svp-hf's pool features in DIR across cells and runs (the one-time encoding is then paid by the "
+        "first cell only, and reported there); default: every cell starts with an empty cache",
+    )
     p.add_argument("--quick", action="store_true", help="smoke test: a 2,000-row pool, one seed, budgets 10-30%%")
     p.add_argument("--report", action="store_true", help="print the Markdown table at the end")
     p.add_argument("--report-only", action="store_true", help="print the table of --output; run nothing")
@@ -153,11 +162,11 @@ def fingerprint(texts, labels) -> str:
     return h.hexdigest()
 
 
-def pool_rows(num_rows: int, pool_size: int | None) -> list[int] | None:
+def pool_rows(num_rows: int, pool_size: int | None, seed: int = 0) -> list[int] | None:
     """Positions of a seeded random subset of the split (in split order), or None for all of it."""
     if not pool_size or pool_size >= num_rows:
         return None
-    return sorted(int(i) for i in np.random.default_rng(0).choice(num_rows, pool_size, replace=False))
+    return sorted(int(i) for i in np.random.default_rng(seed).choice(num_rows, pool_size, replace=False))
 
 
 def load_data(args):
@@ -172,7 +181,10 @@ def load_data(args):
     if rows is not None:
         pool = pool.select(rows).flatten_indices()
     evaluation = load_pool(args.dataset, args.eval_split)
-    return pool, rows, evaluation
+    eval_rows = pool_rows(evaluation.num_rows, getattr(args, "eval_size", None), seed=1)
+    if eval_rows is not None:
+        evaluation = evaluation.select(eval_rows).flatten_indices()
+    return pool, (rows, eval_rows), evaluation
 
 
 def schedule(initial, budgets: list, pool_size: int) -> tuple[int, list[int]]:
@@ -217,8 +229,25 @@ def cold_feature_cache(folder: Path):
             os.environ[CACHE_ENV] = before
 
 
+@contextlib.contextmanager
+def warm_feature_cache(folder: Path):
+    """svp-hf's features kept in ``folder`` (and in memory) across cells: a pool is featurized once per run of the
+    harness (or never again, when ``folder`` already holds it)."""
+    before = os.environ.get("SVP_HF_CACHE")
+    os.environ["SVP_HF_CACHE"] = str(folder)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("SVP_HF_CACHE", None)
+        else:
+            os.environ["SVP_HF_CACHE"] = before
+
+
 # -- one cell each --------------------------------------------------------------------------------------------------
-def run_svp_cell(method: dict, seed: int, pool, evaluation, n0: int, budgets: list[int], initial: np.ndarray) -> dict:
+def run_svp_cell(
+    method: dict, seed: int, pool, evaluation, n0: int, budgets: list[int], initial: np.ndarray, feature_cache=None
+) -> dict:
     import svp_hf
 
     config = svp_hf.ActiveLearningConfig(
@@ -232,7 +261,10 @@ def run_svp_cell(method: dict, seed: int, pool, evaluation, n0: int, budgets: li
     )
     notes = []
     t_start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="svp_vs_st_") as tmp, cold_feature_cache(Path(tmp) / "cache"):
+    with (
+        tempfile.TemporaryDirectory(prefix="svp_vs_st_") as tmp,
+        warm_feature_cache(Path(feature_cache)) if feature_cache else cold_feature_cache(Path(tmp) / "cache"),
+    ):
         learner = svp_hf.ActiveLearner(pool, Path(tmp) / "al", config, eval_dataset=evaluation)
         state = learner.run(max_rounds=1)  # round 0: the random initial set
         if not np.array_equal(state.indices, initial):
@@ -295,7 +327,7 @@ def run_small_text_cell(method: dict, seed: int, args, data: dict, n0: int, budg
         "split": args.split,
         "rows": data["rows"],
         "eval_split": args.eval_split,
-        "eval_rows": None,
+        "eval_rows": data.get("eval_rows"),
         "text_column": args.text_column,
         "label_column": args.label_column,
         "num_classes": data["num_classes"],
@@ -466,8 +498,9 @@ def report_markdown(results: dict) -> str:
         f"Seeds: {', '.join(map(str, seeds))}. **Bold**: the best small-text row at that budget; (±x.x) after an "
         "svp-hf cell: its difference from that row, in points. Selection s: svp-hf, every round's proxy fit + "
         "scoring + strategy; small-text, the classifier fits that preceded a query + the queries. One-time s: "
-        "small-text's TF-IDF vectorization; svp-hf, pool features / encodings when the proxy reports them (every cell "
-        "starts with an empty feature cache). Self-check s: svp-hf's proxy_check, a diagnostic that selects nothing. "
+        "small-text's TF-IDF vectorization; svp-hf, pool features / encodings when the proxy reports them (paid by "
+        "the first cell that needs them when the run shares a feature cache, --feature-cache; '-': read from the "
+        "cache). Self-check s: svp-hf's proxy_check, a diagnostic that selects nothing. "
         "Wall s: the whole cell, with evaluation and I/O (small-text: its subprocess, with imports).",
     ]
     return "\n".join(lines)
@@ -494,10 +527,11 @@ def main(argv: list[str] | None = None) -> dict:
     except ValueError as err:
         raise SystemExit(str(err)) from None
 
-    pool, rows, evaluation = load_data(args)
+    pool, (rows, eval_rows), evaluation = load_data(args)
     n0, budgets = schedule(args.initial, budget_values, pool.num_rows)
     data = {
         "rows": rows,
+        "eval_rows": eval_rows,
         "num_classes": pool.features[args.label_column].num_classes,
         "pool_fingerprint": fingerprint(pool[args.text_column], pool[args.label_column]),
         "eval_fingerprint": fingerprint(evaluation[args.text_column], evaluation[args.label_column]),
@@ -542,7 +576,7 @@ def main(argv: list[str] | None = None) -> dict:
                 cell = run_small_text_cell(method, seed, args, data, n0, budgets, initial)
             else:
                 try:
-                    cell = run_svp_cell(method, seed, pool, evaluation, n0, budgets, initial)
+                    cell = run_svp_cell(method, seed, pool, evaluation, n0, budgets, initial, args.feature_cache)
                 except ImportError as err:  # svp_hf.MissingDependencyError: an optional extra is not installed
                     print(f"skipping {key}: {err}", flush=True)
                     continue

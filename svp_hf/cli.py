@@ -125,8 +125,9 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("active-learn", help="active learning via proxy, in resumable rounds")
     _add_data_args(p)
     g = p.add_argument_group("active learning")
-    g.add_argument("--proxy", default="fasttext", metavar="NAME", help=f"{_names('proxies')} (default: fasttext)")
-    g.add_argument("--strategy", metavar="NAME", help=_names("strategies"))
+    g.add_argument("--proxy", default="auto", metavar="NAME", help=f"{_names('proxies')} (default: auto)")
+    g.add_argument("--strategy", default="cluster_margin", metavar="NAME", help=f"{_names('strategies')} (default: "
+                   "cluster_margin)")  # fmt: skip
     g.add_argument("--initial", default="0.02", metavar="FRACTION_OR_COUNT", help="initial labeled set (default 0.02)")
     g.add_argument(
         "--initial-strategy",
@@ -161,8 +162,12 @@ def make_parser() -> argparse.ArgumentParser:
     g.add_argument("--output-dir", metavar="DIR", help="state folder; rerunning on it resumes")
     g.add_argument("--push-to-hub", metavar="REPO_ID", help="upload the labeled rows with a card when the run ends")
     _add_common(p)
-    p.set_defaults(func=run_active_learn, required=("dataset", "strategy", "output_dir"))
+    p.set_defaults(func=run_active_learn, required=("dataset", "output_dir"))
     return parser
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 def _names(kind: str) -> str:
@@ -324,7 +329,7 @@ def run_select(args: argparse.Namespace) -> int:
     print(
         f"{'Kept' if args.command == 'coreset' else 'Selected'} {len(result)} of {result.pool_size} rows "
         f"({config.strategy_name}"
-        + (f" by a {config.proxy_name} proxy" if result.proxy is not None else "")
+        + (f" by {_article(config.proxy_name)} {config.proxy_name} proxy" if result.proxy is not None else "")
         + f") -> {output}\n"
         + (f"Proxy self-check: {describe_self_check(check)}\n" if check.get("accuracy") is not None else "")
         + f"Selection took {t['total']:.2f}s (proxy fit {t['proxy_fit']:.2f}s{extra}, "

@@ -75,6 +75,15 @@ class Distributed:
         out = [p[: stop - start].cpu().numpy() for p, (start, stop) in zip(parts, sizes)]
         return np.concatenate(out, axis=0).astype(local.dtype, copy=False)
 
+    def gather_variable(self, local: np.ndarray) -> np.ndarray:
+        """Every process's ``[n_r, ...]`` array (any n_r), concatenated in rank order, on every process."""
+        sizes = self.all_gather_array(np.array([local.shape[0]], dtype=np.int64))[:, 0]
+        longest = int(sizes.max())
+        padded = np.zeros((longest, *local.shape[1:]), dtype=local.dtype)
+        padded[: local.shape[0]] = local
+        parts = self.all_gather_array(padded)
+        return np.concatenate([part[:n] for part, n in zip(parts, sizes)], axis=0)
+
     def broadcast_array(self, array: np.ndarray | None, shape: tuple[int, ...], dtype) -> np.ndarray:
         """The main process's ``array`` (of known ``shape`` and ``dtype``) on every process."""
         import torch

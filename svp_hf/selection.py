@@ -213,15 +213,21 @@ def select(
             train, train_task = _with_oracle_labels(train, labels[~empty[labeled]], task)
         observe = "forgetting" in strategy.requires
         t0 = time.perf_counter()
+        shared_s = 0.0
         fit = lambda: proxy.fit(train, train_task, observe=pool if observe else None, unlabeled=pool)  # noqa: E731
         if dist is None:
             fit()
         else:  # fitted once, on the main process, and sent to the others: one model, whatever its determinism
+            if task is not None:
+                proxy.prepare_shared(pool, task, dist)  # e.g. each process encodes a share of the pool
+                shared_s = time.perf_counter() - t0
             dist.on_main(fit, "fitting the proxy")
             proxy = dist.broadcast_proxy(proxy)
             proxy.attach_pool(pool)  # the others score from the pool's cached features (written by the main one)
         timings["proxy_fit"] = time.perf_counter() - t0
-        timings.update(_split_fit_time(proxy, timings["proxy_fit"]))
+        timings.update(_split_fit_time(proxy, timings["proxy_fit"] - shared_s))
+        if shared_s:
+            timings["proxy_features"] = timings.get("proxy_features", 0.0) + shared_s
         t0 = time.perf_counter()
         outputs = _score(proxy, pool, strategy, config, dist)
         if observe:

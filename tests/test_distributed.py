@@ -38,6 +38,7 @@ def test_shards_are_contiguous_uneven_and_cover_the_pool_once():
     "proxy,strategy,rows,port",
     [
         ("fasttext", "entropy", 3001, 29611),
+        ("embedding", "margin", 601, 29620),
         pytest.param("tfidf", "kcenters", 1001, 29612, marks=pytest.mark.slow),
         pytest.param("tfidf", "forgetting_events", 3001, 29613, marks=pytest.mark.slow),
         pytest.param("fasttext", "kcenters", 15183, 29616, marks=pytest.mark.slow),
@@ -48,14 +49,17 @@ def test_shards_are_contiguous_uneven_and_cover_the_pool_once():
 def test_select_under_torchrun_matches_one_process(ag_news_path, tmp_path, proxy, strategy, rows, port):
     args = ["select", "--dataset", ag_news_path, "--split", f"train[:{rows}]", "--proxy", proxy, "--strategy",
             strategy, "--budget", "0.1", "--seed", "0", "--quiet"]  # fmt: skip
-    if proxy in ("fasttext", "transformer"):
-        args += ["--proxy-kwargs", '{"epochs": 5}' if proxy == "fasttext" else '{"epochs": 2}']
-    # torchrun runs each process with OMP_NUM_THREADS=1; the transformer proxy's training (torch) depends on the
-    # thread count, so the single process gets the same one (with 2 threads its model differs; see the report)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"} if proxy == "transformer" else None
+    if proxy in ("fasttext", "transformer", "embedding"):
+        args += ["--proxy-kwargs", {"fasttext": '{"epochs": 5}', "transformer": '{"epochs": 2}',
+                                    "embedding": '{"max_length": 32}'}[proxy]]  # fmt: skip
+    # torchrun runs each process with OMP_NUM_THREADS=1; torch's training and inference (the transformer proxy, the
+    # embedding proxy's encoder) depend on the thread count, so the single process gets the same one
+    env = {**os.environ, "OMP_NUM_THREADS": "1"} if proxy in ("transformer", "embedding") else None
     one = svp(*args, "--output-dir", tmp_path / "one", env=env)
     assert one.returncode == 0, one.stderr
-    two = torchrun("-m", "svp_hf", *args, "--output-dir", tmp_path / "two", port=port)
+    # the embedding proxy's pool features: a cold cache, so the two processes each encode a share of the pool
+    two_env = {**os.environ, "SVP_HF_CACHE": str(tmp_path / "cache")} if proxy == "embedding" else None
+    two = torchrun("-m", "svp_hf", *args, "--output-dir", tmp_path / "two", port=port, env=two_env)
     assert two.returncode == 0, two.stderr[-3000:]
     assert two.stdout.count(f"Selected {round(rows / 10)} of {rows} rows") == 1  # only the main process reports
     a, b = datasets.load_from_disk(tmp_path / "one"), datasets.load_from_disk(tmp_path / "two")
@@ -63,7 +67,8 @@ def test_select_under_torchrun_matches_one_process(ag_news_path, tmp_path, proxy
     np.testing.assert_array_equal(np.array(a[:]["svp_score"]), np.array(b[:]["svp_score"]))
     np.testing.assert_array_equal(np.load(tmp_path / "one/svp_pool_scores.npy"),
                                   np.load(tmp_path / "two/svp_pool_scores.npy"))  # fmt: skip
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]  # no leftover temporary folders
+    leftovers = sorted(p.name for p in tmp_path.iterdir() if p.name != "cache")
+    assert leftovers == ["one", "two"]  # no leftover temporary folders
     import json
 
     assert json.loads((tmp_path / "two/selection_config.json").read_text())["num_processes"] == 2

@@ -12,6 +12,8 @@ CONTRACT = {
     "tfidf": {"embed_dim": 16},
     # the real all-MiniLM-L6-v2 weights (svp-hf[minilm]), frozen; only the head trains
     "embedding": {"max_length": 64, "cache": False},
+    "hybrid": {"max_length": 64, "cache": False},
+    "auto": {"candidates": ["tfidf", "fasttext"]},
     "transformer": {"epochs": 3, "batch_size": 16, "max_length": 32},
     "vdcnn": {"epochs": 2, "batch_size": 32, "max_length": 128, "eval_batch_size": 128},
     # a tiny real timm ResNet, no augmentation: it must fit 300 CIFAR-10 images in seconds on one CPU thread
@@ -22,7 +24,7 @@ CONTRACT = {
 SLOW_LEARNERS = {"vdcnn"}
 # A frozen encoder's output moves in the 7th digit with the other texts of its batch (padding): a loaded proxy that
 # encodes rows in other batches than the fitted one matches it to that precision, not bit for bit.
-BATCH_DEPENDENT = {"embedding"}
+BATCH_DEPENDENT = {"embedding", "hybrid"}
 
 
 # Proxies that replay a recorded run instead of training (tested in test_callbacks.py).

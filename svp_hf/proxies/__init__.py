@@ -3,7 +3,7 @@
 from .auto import AutoProxy
 from .base import PROXIES, Proxy, ProxyOutputs, build_proxy, check_proxy_modality, register_proxy
 from .fasttext import FastTextProxy
-from .linear import EmbeddingProxy, LinearHeadProxy, TfidfProxy
+from .linear import EmbeddingProxy, HybridProxy, LinearHeadProxy, TfidfProxy
 from .precomputed import PrecomputedProxy
 from .timm import TimmProxy
 from .transformer import TransformerProxy, VDCNNProxy
@@ -13,6 +13,7 @@ __all__ = [
     "PROXIES",
     "EmbeddingProxy",
     "FastTextProxy",
+    "HybridProxy",
     "LinearHeadProxy",
     "PrecomputedProxy",
     "Proxy",

@@ -194,6 +194,11 @@ class Proxy(ABC):
             f"use a proxy with label-free embeddings ({having}) or initial strategy random"
         )
 
+    def prepare_shared(self, pool, task: ClassificationTask, dist) -> None:
+        """Under several processes, before the main process fits: work on the pool that every process can share
+        (the ``embedding`` proxy encodes a share of the pool on each). Default: nothing."""
+        return None
+
     def attach_pool(self, pool) -> None:
         """Hand a fitted or loaded proxy the pool it was fitted with, so that proxies with pool-level caches
         (``tfidf``, ``embedding``) score from the cache; a different pool is ignored. Default: nothing."""

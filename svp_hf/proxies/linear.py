@@ -15,6 +15,7 @@ Heads:
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 from pathlib import Path
 from typing import Any, ClassVar
@@ -24,7 +25,17 @@ import numpy as np
 from ..data import check_max_words
 from ..errors import ConfigError, ProxyError
 from .base import Proxy, register_proxy
-from .features import EncoderFeatures, PoolFeatures, TextFeatures, TfidfFeatures, pool_features, texts_digest
+from .features import (
+    CombinedFeatures,
+    EncoderFeatures,
+    PoolFeatures,
+    TextFeatures,
+    TfidfFeatures,
+    pool_features,
+    texts_digest,
+)
+
+logger = logging.getLogger(__name__)
 
 HEAD_FILE = "head.npz"
 FEATURES_FILE = "features.json"
@@ -248,6 +259,31 @@ class LinearHeadProxy(Proxy):
     def _pool_embeddings(self) -> np.ndarray:
         return np.asarray(self.pool.matrix, dtype=np.float32)
 
+    def prepare_shared(self, pool, task, dist) -> None:
+        """Each process encodes a contiguous share of the batches of the pool (the same batches one process would
+        encode, so the features are the same bits), and every process gets them all; the main one caches them."""
+        extractor = self._extractor()
+        if extractor.learns_from_pool or not hasattr(extractor, "plan"):
+            return  # fitted on the whole pool (TF-IDF): the main process computes it in `fit`
+        from ..distributed import shard_bounds
+        from .features import cached_pool_features, remember_pool_features
+
+        self.task = task
+        texts = self._text_list(pool)
+        disk = bool(self.hyperparameters["cache"])
+        found = cached_pool_features(extractor, texts, disk_cache=disk) is not None
+        if dist.all_gather_array(np.array([found])).all():
+            return
+        batches = extractor.plan(texts)
+        start, stop = shard_bounds(len(batches), dist.world_size, dist.rank)
+        mine = batches[start:stop]
+        local = extractor.encode(texts, mine) if mine else np.zeros((0, extractor.dim()), np.float32)
+        logger.info("encoded %d of the pool's %d texts on process %d", len(local), len(texts), dist.rank)
+        matrix = np.zeros((len(texts), extractor.dim()), dtype=np.float32)
+        if batches:
+            matrix[np.concatenate(batches)] = dist.gather_variable(local)
+        remember_pool_features(extractor, texts, matrix, disk_cache=disk, write=dist.is_main)
+
     def attach_pool(self, pool) -> None:
         if self.pool is not None or self.pool_digest is None:
             return
@@ -416,3 +452,49 @@ class EmbeddingProxy(LinearHeadProxy):
 
     def _embed(self, dataset, batch_size: int, progress: bool) -> np.ndarray:
         return np.asarray(self.features(dataset), dtype=np.float32)
+
+
+@register_proxy("hybrid")
+class HybridProxy(LinearHeadProxy):
+    """TF-IDF and a frozen pretrained encoder side by side, ``[tfidf | embedding]``, with a linear SVM: the words a
+    bag-of-words model weighs and the meaning a pretrained encoder captures, in one cheap head per round. Both
+    feature sets are cached like the ``tfidf`` and ``embedding`` proxies' (one encoding serves all three).
+
+    Hyperparameters (``--proxy-kwargs``): the ``tfidf`` proxy's vectoriser settings (``ngram_max`` 1, ``min_df`` 2,
+    ``max_features``, ``sublinear_tf``), the ``embedding`` proxy's encoder settings (``model``, ``max_length`` 256,
+    ``encode_batch_size``), ``embedding_weight`` 1.0 (the encoder part's scale beside the unit-length TF-IDF rows),
+    ``head`` ``"svm"``, ``C`` 1.0, ``epochs``, ``observe_epochs``, ``max_words``, ``cache``.
+
+    ``embed`` returns the encoder's embeddings (for ``kcenters`` and the batch-aware strategies).
+    """
+
+    defaults = {
+        "model": "all-MiniLM-L6-v2",
+        "max_length": 256,
+        "encode_batch_size": 64,
+        "embedding_weight": 1.0,
+        "ngram_max": 1,
+        "min_df": 2,
+        "max_features": 200_000,
+        "sublinear_tf": True,
+        "head": "svm",
+        "C": 1.0,
+        "epochs": 1000,
+        "observe_epochs": 10,
+        "max_words": None,
+        "cache": True,
+    }
+    feature_keys = ("model", "max_length", "embedding_weight", "ngram_max", "min_df", "max_features", "sublinear_tf")
+    search_space: ClassVar[list[dict[str, Any]]] = [{}, {"C": 0.3}, {"C": 3.0}, {"embedding_weight": 2.0}]
+
+    def _extractor(self, h: dict[str, Any] | None = None) -> TextFeatures:
+        h = self.hyperparameters if h is None else h
+        tfidf = TfidfFeatures(h["ngram_max"], h["min_df"], h["max_features"], h["sublinear_tf"])
+        encoder = EncoderFeatures(h["model"], h["max_length"], h["encode_batch_size"])
+        return CombinedFeatures(tfidf, encoder, float(h["embedding_weight"]), disk_cache=bool(h["cache"]))
+
+    def _embed(self, dataset, batch_size: int, progress: bool) -> np.ndarray:
+        return self.extractor.embeddings(self.features(dataset))
+
+    def _pool_embeddings(self) -> np.ndarray:
+        return self.extractor.embeddings(self.pool.matrix)
