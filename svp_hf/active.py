@@ -43,6 +43,7 @@ from .data import (
 from .errors import BudgetError, ConfigError, LabelError, OutputExistsError
 from .io import atomic_directory, atomic_file, write_json_atomic
 from .proxies import Proxy, ProxyOutputs, build_proxy
+from .proxies.features import texts_digest
 from .selection import _with_oracle_labels, select
 from .strategies import Strategy, build_strategy
 
@@ -222,6 +223,7 @@ class ActiveLearner:
         self.oracle = oracle
         self.eval_dataset = eval_dataset
         self.source = source or {}
+        self._fingerprint: str | None = None
         check_input_column(self.pool, config.text_column, config.image_column)
         self.task = self._task()
         self.plan = plan_rounds(config, self.pool.num_rows)
@@ -277,6 +279,38 @@ class ActiveLearner:
             raise ConfigError(
                 f"{self.dir} was made from a pool of {saved['pool_size']} rows, this pool has {self.pool.num_rows}"
             )
+        recorded = saved.get("pool_fingerprint")  # absent in runs from before it was recorded
+        if recorded is not None and recorded != self.pool_fingerprint():
+            was = saved.get("source") or {}
+            where = f" ({was.get('dataset')} split {was.get('split')})" if was.get("dataset") else ""
+            now = (
+                f" ({self.source.get('dataset')} split {self.source.get('split')})"
+                if self.source.get("dataset")
+                else ""
+            )
+            raise ConfigError(
+                f"{self.dir} was made from another pool{where} than this one{now}: the same number of rows, but other "
+                "inputs or labels, so resuming would attach its labels to other rows; use a new --output-dir"
+            )
+
+    def pool_fingerprint(self) -> str:
+        """A hash of the pool's inputs (texts, or images) and label ids, in order: what a resumed run must match."""
+        if self._fingerprint is None:
+            import hashlib
+
+            h = hashlib.blake2b(digest_size=16)
+            if self.task.modality == "text":
+                h.update(texts_digest([t for b in self.task.iter_texts(self.pool) for t in b.to_pylist()]).encode())
+            else:
+                for batch in self.pool.with_format("arrow").iter(batch_size=1024):
+                    for item in batch.column(self.task.input_column).to_pylist():
+                        h.update(
+                            repr(sorted(item.items())).encode() if isinstance(item, dict) else repr(item).encode()
+                        )
+            if self.config.label_column in self.pool.column_names:
+                h.update(np.ascontiguousarray(self.task.encode_labels(self.pool), dtype=np.int64).tobytes())
+            self._fingerprint = h.hexdigest()
+        return self._fingerprint
 
     # -- the loop -------------------------------------------------------------------------------------------
     def run(self, max_rounds: int | None = None) -> ActiveLearningState:
@@ -449,6 +483,7 @@ class ActiveLearner:
             "config": self.config.to_dict(),
             "source": self.source,
             "pool_size": self.pool.num_rows,
+            "pool_fingerprint": self.pool_fingerprint(),
             "label_names": list(self.task.label_names),
             "state_file": state_file,
             "records": records,

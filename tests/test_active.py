@@ -229,3 +229,21 @@ def test_active_learn_config_file_with_a_budget_list(ag_news_path, tmp_path):
     state = json.loads((tmp_path / "al" / "state.json").read_text())
     assert [r["labeled_after"] for r in state["records"]] == [50, 100, 150]
     assert state["config"]["budgets"] == [100, 150] and state["config"]["batch_size"] is None
+
+
+def test_resuming_on_another_pool_of_the_same_size_is_refused(ag_news_path, tmp_path):
+    """Regression (issue 14, item 1): only the pool's size was compared, so a run resumed on other rows attached its
+    labels to other texts. The state records a fingerprint of the pool's texts and labels."""
+    import svp_hf
+
+    config = ActiveLearningConfig(proxy="tfidf", strategy="margin", initial=40, budgets=[100, 200], batch_size=40)
+    first = svp_hf.load_pool(ag_news_path, "train[:500]")
+    svp_hf.ActiveLearner(first, tmp_path / "al", config, source={"dataset": "ag", "split": "train[:500]"}).run(
+        max_rounds=2
+    )
+    other = svp_hf.load_pool(ag_news_path, "test[:500]")
+    with pytest.raises(ConfigError, match=r"another pool \(ag split train\[:500\]\).*same number of rows"):
+        svp_hf.ActiveLearner(other, tmp_path / "al", config, source={"dataset": "ag", "split": "test[:500]"}).run()
+    # the same rows resume (and a copy of them counts as the same pool)
+    state = svp_hf.ActiveLearner(first.flatten_indices(), tmp_path / "al", config).run()
+    assert len(state.indices) == 200

@@ -41,6 +41,9 @@ HEAD_FILE = "head.npz"
 FEATURES_FILE = "features.json"
 FEATURES_ARRAYS = "features.npz"
 HEADS = ("svm", "logreg")
+# the feature settings the tfidf / embedding proxies share with hybrid
+TFIDF_SETTINGS = {"ngram_max": 1, "min_df": 2, "max_features": 200_000, "sublinear_tf": True}
+ENCODER_SETTINGS = {"model": "all-MiniLM-L6-v2", "max_length": 256, "encode_batch_size": 64}
 FOREIGN_CACHE_ROWS = 256  # texts outside the pool: cache an encoder's features of at least this many at once
 
 
@@ -99,6 +102,14 @@ def fit_temperature(logits: np.ndarray, y_pos: np.ndarray) -> float:
 
     res = minimize_scalar(loss, bounds=(np.log(0.05), np.log(200.0)), method="bounded", options={"xatol": 1e-3})
     return float(np.exp(res.x))
+
+
+def _tfidf_features(h: dict[str, Any]) -> TfidfFeatures:
+    return TfidfFeatures(h["ngram_max"], h["min_df"], h["max_features"], h["sublinear_tf"])
+
+
+def _encoder_features(h: dict[str, Any]) -> EncoderFeatures:
+    return EncoderFeatures(h["model"], h["max_length"], h["encode_batch_size"])
 
 
 class LinearHeadProxy(Proxy):
@@ -345,10 +356,7 @@ class TfidfProxy(LinearHeadProxy):
     """
 
     defaults = {
-        "ngram_max": 1,
-        "min_df": 2,
-        "max_features": 200_000,
-        "sublinear_tf": True,
+        **TFIDF_SETTINGS,
         "head": "svm",
         "C": 1.0,
         "epochs": 1000,
@@ -373,8 +381,7 @@ class TfidfProxy(LinearHeadProxy):
     feature_keys = ("ngram_max", "min_df", "max_features", "sublinear_tf")
 
     def _extractor(self, h: dict[str, Any] | None = None) -> TextFeatures:
-        h = self.hyperparameters if h is None else h
-        return TfidfFeatures(h["ngram_max"], h["min_df"], h["max_features"], h["sublinear_tf"])
+        return _tfidf_features(self.hyperparameters if h is None else h)
 
     def _embed(self, dataset, batch_size: int, progress: bool) -> np.ndarray:
         if self.components is None:
@@ -432,9 +439,7 @@ class EmbeddingProxy(LinearHeadProxy):
     """
 
     defaults = {
-        "model": "all-MiniLM-L6-v2",
-        "max_length": 256,
-        "encode_batch_size": 64,
+        **ENCODER_SETTINGS,
         "head": "logreg",
         "C": 10.0,
         "epochs": 1000,
@@ -447,8 +452,7 @@ class EmbeddingProxy(LinearHeadProxy):
     feature_keys = ("model", "max_length")
 
     def _extractor(self, h: dict[str, Any] | None = None) -> TextFeatures:
-        h = self.hyperparameters if h is None else h
-        return EncoderFeatures(h["model"], h["max_length"], h["encode_batch_size"])
+        return _encoder_features(self.hyperparameters if h is None else h)
 
     def _embed(self, dataset, batch_size: int, progress: bool) -> np.ndarray:
         return np.asarray(self.features(dataset), dtype=np.float32)
@@ -469,14 +473,9 @@ class HybridProxy(LinearHeadProxy):
     """
 
     defaults = {
-        "model": "all-MiniLM-L6-v2",
-        "max_length": 256,
-        "encode_batch_size": 64,
+        **ENCODER_SETTINGS,
         "embedding_weight": 1.0,
-        "ngram_max": 1,
-        "min_df": 2,
-        "max_features": 200_000,
-        "sublinear_tf": True,
+        **TFIDF_SETTINGS,
         "head": "svm",
         "C": 1.0,
         "epochs": 1000,
@@ -489,9 +488,8 @@ class HybridProxy(LinearHeadProxy):
 
     def _extractor(self, h: dict[str, Any] | None = None) -> TextFeatures:
         h = self.hyperparameters if h is None else h
-        tfidf = TfidfFeatures(h["ngram_max"], h["min_df"], h["max_features"], h["sublinear_tf"])
-        encoder = EncoderFeatures(h["model"], h["max_length"], h["encode_batch_size"])
-        return CombinedFeatures(tfidf, encoder, float(h["embedding_weight"]), disk_cache=bool(h["cache"]))
+        weight, cache = float(h["embedding_weight"]), bool(h["cache"])
+        return CombinedFeatures(_tfidf_features(h), _encoder_features(h), weight, disk_cache=cache)
 
     def _embed(self, dataset, batch_size: int, progress: bool) -> np.ndarray:
         return self.extractor.embeddings(self.features(dataset))
