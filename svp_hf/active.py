@@ -315,6 +315,10 @@ class ActiveLearner:
     # -- the loop -------------------------------------------------------------------------------------------
     def run(self, max_rounds: int | None = None) -> ActiveLearningState:
         """Run rounds until the schedule ends (or ``max_rounds`` more rounds, or a human oracle must answer)."""
+        if max_rounds is not None and (
+            isinstance(max_rounds, bool) or not isinstance(max_rounds, int) or max_rounds < 1
+        ):
+            raise ConfigError(f"max_rounds must be a positive number of rounds, got {max_rounds!r}")
         state = self.load_state()
         self._write_derived(state)
         pending = self._pending()

@@ -263,11 +263,19 @@ def _setup_logging(args: argparse.Namespace) -> bool:
 
 
 def _read_indices(path: str) -> list[int]:
+    """Pool rows from a JSON list or whitespace-separated integers; anything else (2.5, true, "3") is refused, as the
+    Python API refuses it, rather than coerced."""
     text = Path(path).read_text()
+    expected = f"--labeled-indices {path}: expected a JSON list or whitespace-separated integers"
     try:
         values = json.loads(text) if text.lstrip().startswith("[") else [int(t) for t in text.split()]
     except (ValueError, json.JSONDecodeError) as err:
-        raise ConfigError(f"--labeled-indices {path}: expected a JSON list or whitespace-separated integers") from err
+        raise ConfigError(expected) from err
+    if not isinstance(values, list):
+        raise ConfigError(expected)
+    bad = [v for v in values if isinstance(v, bool) or not isinstance(v, int)]
+    if bad:
+        raise ConfigError(f"{expected}, got {bad[:3]} (row numbers are whole numbers, e.g. 0, 17)")
     return values
 
 

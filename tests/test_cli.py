@@ -171,3 +171,23 @@ def test_active_learning_and_coreset_with_the_transformer_proxy(ag_news_path, tm
     assert main(["coreset", *common, "--strategy", "entropy", "--keep", "0.5",
                  "--output-dir", str(tmp_path / "core")]) == 0  # fmt: skip
     assert datasets.load_from_disk(str(tmp_path / "core")).num_rows == 200
+
+
+@pytest.mark.parametrize("content", ["[0, 1, 2.5, 7.9]", "[0, true]", '["3"]', "{}", "0 1 2.5"])
+def test_labeled_indices_that_are_not_whole_numbers_are_refused(ag_news_path, tmp_path, content):
+    """Regression (issue 14, item 6): 2.5 became 2 and true became 1; the CLI refuses what the Python API refuses."""
+    path = tmp_path / "labeled.json"
+    path.write_text(content)
+    done = run_cli("select", "--dataset", ag_news_path, "--split", "train[:200]", "--proxy", "tfidf",
+                   "--strategy", "margin", "--budget", "10", "--labeled-indices", path,
+                   "--output-dir", tmp_path / "out")  # fmt: skip
+    assert done.returncode != 0 and not (tmp_path / "out").exists()
+    assert "--labeled-indices" in done.stderr and "integers" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_max_rounds_must_be_positive(ag_news_path, tmp_path):
+    done = run_cli("active-learn", "--dataset", ag_news_path, "--split", "train[:300]", "--proxy", "tfidf",
+                   "--initial", "30", "--budgets", "60", "--max-rounds", "-1",
+                   "--output-dir", tmp_path / "al")  # fmt: skip
+    assert done.returncode != 0 and "max_rounds must be a positive number" in done.stderr
