@@ -61,9 +61,9 @@ class ActiveLearningConfig:
     Args:
         proxy, strategy, proxy_kwargs, strategy_kwargs, text_column, label_column, image_column, seed: as in
             `SelectionConfig` (``image_column`` for image pools, with an image proxy such as ``timm``). The defaults,
-            ``auto`` (TF-IDF or a pretrained encoder, whichever checks better on the labeled rows) with
-            ``cluster_margin`` (uncertain rows spread over the embedding space), were measured against small-text on
-            four pools (BENCHMARKS.md, "Against small-text").
+            ``hybrid`` (TF-IDF beside a frozen pretrained encoder, a linear SVM) with ``cluster_margin`` (uncertain
+            rows spread over the embedding space), were measured against small-text on four pools (BENCHMARKS.md,
+            "Against small-text").
         initial (`float` or `int`, defaults to `0.02`): the random initial labeled set, a fraction of the pool or a
             count (the paper: 2%).
         budgets (list of `float` or `int`, defaults to the paper's ``[0.1, 0.2, 0.3, 0.4, 0.5]``): the labeled-set
@@ -83,7 +83,7 @@ class ActiveLearningConfig:
             labels cover the pool's dense regions instead of falling where chance puts them.
     """
 
-    proxy: str | Proxy = "auto"
+    proxy: str | Proxy = "hybrid"
     strategy: str | Strategy = "cluster_margin"
     initial: float | int | str = 0.02
     budgets: list[float | int] = field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5])

@@ -125,7 +125,7 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("active-learn", help="active learning via proxy, in resumable rounds")
     _add_data_args(p)
     g = p.add_argument_group("active learning")
-    g.add_argument("--proxy", default="auto", metavar="NAME", help=f"{_names('proxies')} (default: auto)")
+    g.add_argument("--proxy", default="hybrid", metavar="NAME", help=f"{_names('proxies')} (default: hybrid)")
     g.add_argument("--strategy", default="cluster_margin", metavar="NAME", help=f"{_names('strategies')} (default: "
                    "cluster_margin)")  # fmt: skip
     g.add_argument("--initial", default="0.02", metavar="FRACTION_OR_COUNT", help="initial labeled set (default 0.02)")

@@ -247,3 +247,25 @@ def test_resuming_on_another_pool_of_the_same_size_is_refused(ag_news_path, tmp_
     # the same rows resume (and a copy of them counts as the same pool)
     state = svp_hf.ActiveLearner(first.flatten_indices(), tmp_path / "al", config).run()
     assert len(state.indices) == 200
+
+
+def test_active_learn_defaults_hybrid_proxy_with_cluster_margin(tmp_path):
+    """`svp-hf active-learn` with no proxy or strategy: the measured defaults (hybrid + cluster_margin), on the real
+    Banking77 (77 classes), with the self-check in every round and in the summary."""
+    from tests.conftest import SHARED_DATA
+
+    banking = SHARED_DATA / "banking77"
+    if not banking.exists():
+        pytest.skip(f"{banking} not found")
+    out = tmp_path / "al"
+    done = al_cli("--dataset", banking, "--split", "train[:800]", "--initial", "80", "--budgets", "160",
+                  "--batch-size", "none", "--eval-split", "test[:400]", "--output-dir", out)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    state = json.loads((out / "state.json").read_text())
+    assert state["config"]["proxy"] == "hybrid" and state["config"]["strategy"] == "cluster_margin"
+    records = [json.loads(line) for line in (out / "rounds.jsonl").read_text().splitlines()]
+    assert [r["strategy"] for r in records] == ["random", "cluster_margin"]
+    assert records[1]["proxy_self_check"]["rows"] == 80
+    assert records[1]["proxy_self_check"]["accuracy"] > records[1]["proxy_self_check"]["majority_accuracy"]
+    assert 0.2 < records[-1]["final_proxy"]["proxy_eval_accuracy"] <= 1  # 77 classes from 160 rows: well above 1/77
+    assert "Proxy self-check: " in done.stdout

