@@ -2,6 +2,7 @@
 interrupted part-way resumes from its finished cells instead of starting over."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -147,3 +148,58 @@ def test_proxy_words_cuts_only_what_the_proxy_reads(ag_news, tmp_path, monkeypat
     assert result["proxy_words"] == 5
     assert read and max(read) == 5  # the fastText proxy read 5 words a row, in training and in scoring
     assert min(trained_on) > 5  # the target always trains on the full rows
+
+
+# -- benchmarks/vs_small_text.py: svp-hf against small-text ---------------------------------------------------------
+def _vs_args(banking, out, methods, *extra):
+    return ["--dataset", str(banking), "--split", "train[:600]", "--eval-split", "test[:300]", "--seeds", "0",
+            "--initial", "60", "--budgets", "120,180", "--methods", methods, "--output", str(out), *extra]  # fmt: skip
+
+
+@pytest.fixture
+def banking77(ag_news_path):
+    path = ag_news_path.parent / "banking77"
+    if not path.exists():
+        pytest.skip(f"{path} not found")
+    return path
+
+
+def test_vs_small_text_cells_are_recorded_and_reused(banking77, tmp_path, monkeypatch):
+    from benchmarks import vs_small_text
+
+    out = tmp_path / "vs.json"
+    results = vs_small_text.main(_vs_args(banking77, out, "tfidf:margin,tfidf:random,nosuchproxy:margin",
+                                          "--small-text-python", str(tmp_path / "missing-python")))  # fmt: skip
+    cells = results["cells"]
+    assert sorted(cells) == ["tfidf:margin|seed=0", "tfidf:random|seed=0"]  # the unknown proxy is skipped
+    initial = results["initial_sets"]["0"]
+    assert len(initial) == 60 and len(set(initial)) == 60
+    for cell in cells.values():
+        assert set(cell["accuracy"]) == {"60", "120", "180"}
+        assert all(0.0 <= a <= 1.0 for a in cell["accuracy"].values())
+        assert [r["labeled_before"] for r in cell["rounds"]] == [0, 60, 120]  # one query per budget step
+    # the same start for every method: identical accuracy at the initial set
+    assert cells["tfidf:margin|seed=0"]["accuracy"]["60"] == cells["tfidf:random|seed=0"]["accuracy"]["60"]
+    assert cells["tfidf:margin|seed=0"]["selection_s"] > cells["tfidf:random|seed=0"]["selection_s"]
+
+    def recompute(*args, **kwargs):
+        raise AssertionError("a finished cell was computed again")
+
+    monkeypatch.setattr(vs_small_text, "run_svp_cell", recompute)
+    again = vs_small_text.main(_vs_args(banking77, out, "tfidf:margin,tfidf:random"))
+    assert again["cells"] == cells
+    assert "| svp-hf tfidf:margin |" in vs_small_text.report_markdown(again)
+
+
+def test_vs_small_text_runs_the_peer_from_its_own_environment(banking77, tmp_path):
+    from benchmarks import vs_small_text
+
+    python = vs_small_text.DEFAULT_SMALL_TEXT_PYTHON
+    if not Path(python).exists():
+        pytest.skip(f"small-text's environment {python} is absent (see benchmarks/vs_small_text.py to create it)")
+    out = tmp_path / "vs.json"
+    results = vs_small_text.main(_vs_args(banking77, out, "small-text:breaking_ties,tfidf:margin"))
+    peer, ours = results["cells"]["small-text:breaking_ties|seed=0"], results["cells"]["tfidf:margin|seed=0"]
+    # the same TF-IDF + linear SVM on the same 60 rows: the same accuracy before any query
+    assert peer["accuracy"]["60"] == pytest.approx(ours["accuracy"]["60"], abs=0.02)
+    assert all(0.0 <= a <= 1.0 for a in peer["accuracy"].values())
