@@ -37,6 +37,7 @@ from .data import (
     check_budget,
     check_input_column,
     ensure_dataset,
+    iter_text_batches,
     resolve_budget,
     task_from_dataset,
 )
@@ -300,7 +301,10 @@ class ActiveLearner:
 
             h = hashlib.blake2b(digest_size=16)
             if self.task.modality == "text":
-                h.update(texts_digest([t for b in self.task.iter_texts(self.pool) for t in b.to_pylist()]).encode())
+                batches = iter_text_batches(
+                    self.pool, self.task.input_column
+                )  # the data itself, not what a proxy reads
+                h.update(texts_digest([t for b in batches for t in b.to_pylist()]).encode())
             else:
                 for batch in self.pool.with_format("arrow").iter(batch_size=1024):
                     for item in batch.column(self.task.input_column).to_pylist():
