@@ -34,19 +34,72 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterat
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; the result should look like any other folder
     try:
         yield tmp
-        if path.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
-            os.replace(path, trash / path.name)
-            os.replace(tmp, path)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        with _swap_lock(path):  # one writer at a time swaps a folder into place
+            if path.exists():
+                if not overwrite:  # it appeared while this run worked: never replace another run's result
+                    raise OutputExistsError(
+                        f"output directory {path} appeared while this run was working (another run wrote it); "
+                        "nothing was replaced: choose another --output-dir or pass --overwrite"
+                    )
+                trash = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+                os.replace(path, trash / path.name)
+                os.replace(tmp, path)
+                shutil.rmtree(trash, ignore_errors=True)
+            else:
+                os.replace(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         for folder in created:  # innermost first
             with contextlib.suppress(OSError):
                 folder.rmdir()
         raise
+
+
+@contextlib.contextmanager
+def _swap_lock(path: Path, timeout: float = 60.0) -> Iterator[None]:
+    """An exclusive lock file beside ``path`` (``.NAME.lock``, holding the writer's pid) while a folder is swapped into
+    place. A lock whose process is gone is stale and taken over."""
+    import time
+
+    lock = path.parent / f".{path.name}.lock"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            if not _lock_alive(lock):
+                with contextlib.suppress(OSError):
+                    os.unlink(lock)
+                continue
+            if time.monotonic() > deadline:
+                raise OutputExistsError(
+                    f"another run is writing {path} (lock {lock}); wait or remove the lock"
+                ) from None
+            time.sleep(0.05)
+    try:
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock)
+
+
+def _lock_alive(lock: Path) -> bool:
+    try:
+        pid = int(lock.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return True  # being written right now
+    if pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @contextlib.contextmanager
