@@ -281,15 +281,25 @@ class Proxy(ABC):
         folds = self._folds(rows)
         trials, best = [], None
         t0 = time.perf_counter()
+        errors = []
         for params in space[:TUNE_MAX_TRIALS]:
             t1 = time.perf_counter()
-            scores = self._cv_scores(dataset, labels, folds, params)
+            try:
+                scores = self._cv_scores(dataset, labels, folds, params)
+            except (
+                ProxyError
+            ) as err:  # e.g. a setting under which fastText diverges: that setting loses, the run goes on
+                trials.append({"params": params, "error": str(err), "seconds": round(time.perf_counter() - t1, 4)})
+                errors.append(err)
+                continue
             accuracy = float((scores[rows].argmax(1) == labels[rows]).mean())
             trials.append(
                 {"params": params, "accuracy": round(accuracy, 6), "seconds": round(time.perf_counter() - t1, 4)}
             )
             if best is None or accuracy > best[0]:
                 best = (accuracy, params, scores)
+        if best is None:
+            raise errors[0]
         self.hyperparameters.update(best[1])
         self._settings_changed(best[1])
         self.tuning = {
@@ -338,9 +348,9 @@ class Proxy(ABC):
                 n for n in PROXIES.names() if n != self.name and PROXIES.get(n).modality == self.modality
             )
             logger.warning(
-                "the %s proxy's self-checked accuracy is %.1f%% (%s on %d labeled rows), no better than always "
-                "guessing the majority class (%.1f%%): its selection will be close to random. Try --proxy auto, "
-                "another proxy (%s), tune=true in --proxy-kwargs, or more labeled rows.",
+                "the %s proxy's self-checked accuracy is %.1f%% (%s on %d labeled rows), not clearly better than "
+                "always guessing the majority class (%.1f%%): its selection may be close to random. Try --proxy "
+                "auto, another proxy (%s), tune=true in --proxy-kwargs, or more labeled rows.",
                 self.name, 100 * accuracy, method, len(y), 100 * majority, others,
             )  # fmt: skip
         return result, (np.where(tested[:, None], scores, -np.inf), np.where(tested, labels, -1))
