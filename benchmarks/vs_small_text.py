@@ -51,6 +51,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.small_text_runner import fingerprint  # one hash on both sides of the subprocess
+
 RESULTS = Path(__file__).resolve().parent / "results"
 RUNNER = Path(__file__).resolve().parent / "small_text_runner.py"
 DEFAULT_SMALL_TEXT_PYTHON = "/work/st-venv/bin/python"
@@ -151,17 +153,6 @@ def unavailable(method: dict, small_text_python: str) -> str | None:
 
 
 # -- data and schedule ----------------------------------------------------------------------------------------------
-def fingerprint(texts, labels) -> str:
-    """sha256 over texts and label ids in order; small_text_runner.fingerprint computes the same."""
-    h = hashlib.sha256()
-    for text, label in zip(texts, labels):
-        h.update(text.encode("utf-8"))
-        h.update(b"\x00")
-        h.update(str(int(label)).encode())
-        h.update(b"\x01")
-    return h.hexdigest()
-
-
 def pool_rows(num_rows: int, pool_size: int | None, seed: int = 0) -> list[int] | None:
     """Positions of a seeded random subset of the split (in split order), or None for all of it."""
     if not pool_size or pool_size >= num_rows:

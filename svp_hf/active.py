@@ -301,9 +301,8 @@ class ActiveLearner:
 
             h = hashlib.blake2b(digest_size=16)
             if self.task.modality == "text":
-                batches = iter_text_batches(
-                    self.pool, self.task.input_column
-                )  # the data itself, not what a proxy reads
+                # the data itself, not what a proxy reads of it (max_words)
+                batches = iter_text_batches(self.pool, self.task.input_column)
                 h.update(texts_digest([t for b in batches for t in b.to_pylist()]).encode())
             else:
                 for batch in self.pool.with_format("arrow").iter(batch_size=1024):

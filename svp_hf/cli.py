@@ -61,7 +61,6 @@ def make_parser() -> argparse.ArgumentParser:
     selection = _add_selection_args(
         p,
         "selection",
-        strategies=_names("strategies"),
         amount=("--budget", "0.1 (a fraction of the pool), 10%%, or 300 (rows)"),
     )
     selection.add_argument(
@@ -77,7 +76,6 @@ def make_parser() -> argparse.ArgumentParser:
     _add_selection_args(
         p,
         "core-set",
-        strategies=_names("strategies"),
         amount=("--keep", "rows to keep: 0.5 (a fraction), 50%%, or a count"),
     )
     p.set_defaults(func=run_coreset, required=("dataset", "strategy", "keep", "output_dir"))
@@ -166,6 +164,13 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _self_check_line(check: dict | None) -> str:
+    """The summary's line about the proxy's self-check, or nothing when there was none."""
+    from .cards import describe_self_check
+
+    return f"Proxy self-check: {describe_self_check(check)}\n" if check and check.get("accuracy") is not None else ""
+
+
 def _article(word: str) -> str:
     return "an" if word[:1].lower() in "aeiou" else "a"
 
@@ -178,12 +183,12 @@ def _names(kind: str) -> str:
     return ", ".join((PROXIES if kind == "proxies" else STRATEGIES).names())
 
 
-def _add_selection_args(p: argparse.ArgumentParser, title: str, strategies: str, amount: tuple[str, str]):
+def _add_selection_args(p: argparse.ArgumentParser, title: str, amount: tuple[str, str]):
     """The flags `select` and `coreset` share: proxy, strategy, how many rows, seed, output. Returns the group
     of selection flags, for a command's own additions."""
     group = g = p.add_argument_group(title)
     g.add_argument("--proxy", default="fasttext", metavar="NAME", help=f"{_names('proxies')} (default: fasttext)")
-    g.add_argument("--strategy", metavar="NAME", help=f"strategy name: {strategies}")
+    g.add_argument("--strategy", metavar="NAME", help=f"strategy name: {_names('strategies')}")
     g.add_argument(amount[0], metavar="FRACTION_OR_COUNT", help=amount[1])
     g.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     g.add_argument("--batch-size", type=int, default=8192, help="rows per scoring batch (default: 8192)")
@@ -325,21 +330,19 @@ def run_select(args: argparse.Namespace) -> int:
     _shutdown_distributed()
     if not is_main_process():
         return 0
-    from .cards import describe_self_check
-
     t = result.timings
     extra = "".join(
         f", {label} {t[key]:.2f}s"
         for key, label in (("proxy_features", "pool features"), ("proxy_check", "self-check"))
         if key in t
     )
-    check = (result.proxy.self_check or {}) if result.proxy is not None else {}
+    check = result.proxy.self_check if result.proxy is not None else None
     print(
         f"{'Kept' if args.command == 'coreset' else 'Selected'} {len(result)} of {result.pool_size} rows "
         f"({config.strategy_name}"
         + (f" by {_article(config.proxy_name)} {config.proxy_name} proxy" if result.proxy is not None else "")
         + f") -> {output}\n"
-        + (f"Proxy self-check: {describe_self_check(check)}\n" if check.get("accuracy") is not None else "")
+        + _self_check_line(check)
         + f"Selection took {t['total']:.2f}s (proxy fit {t['proxy_fit']:.2f}s{extra}, "
         f"scoring {t['proxy_score']:.2f}s, strategy {t['strategy']:.3f}s). "
         f"Open it with datasets.load_from_disk({str(output)!r})"
@@ -479,15 +482,12 @@ def run_active_learn(args: argparse.Namespace) -> int:
     fit = sum(r["timings_s"].get("proxy_fit", 0) for r in state.records)
     score = sum(r["timings_s"].get("proxy_score", 0) for r in state.records)
     rank = sum(r["timings_s"].get("strategy", 0) for r in state.records)
-    from .cards import describe_self_check
-
     final = last.get("final_proxy", last)
     accuracy = f", proxy accuracy {final['proxy_eval_accuracy']:.4f}" if "proxy_eval_accuracy" in final else ""
-    check = final.get("proxy_self_check") or {}
     print(
         f"Active learning {status}: {state.completed_rounds}/{total} rounds, {len(state.indices)} of "
         f"{pool.num_rows} rows labeled{accuracy} -> {out / 'labeled'}\n"
-        + (f"Proxy self-check: {describe_self_check(check)}\n" if check.get("accuracy") is not None else "")
+        + _self_check_line(final.get("proxy_self_check"))
         + f"Selection time {fit + score + rank:.2f}s (proxy fit {fit:.2f}s, scoring {score:.2f}s, "
         f"ranking {rank:.3f}s); per-round records in {out / 'rounds.jsonl'}"
     )

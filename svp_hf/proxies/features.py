@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 CACHE_ENV = "SVP_HF_CACHE"
 FEATURES_VERSION = 1  # bump when the stored layout or the computation changes
 MEMORY_ENTRIES = 8
+FOREIGN_CACHE_ROWS = 256  # texts outside the pool: a frozen encoder's features of at least this many are cached
 
 
 def cache_root() -> Path:
@@ -144,13 +145,15 @@ class PoolFeatures:
                     rows[i] = -1
         return rows
 
-    def features_of(self, texts: list[str]):
-        """Features of ``texts``: cached rows where the pool holds the text, transformed on the fly otherwise."""
+    def features_of(self, texts: list[str], *, disk_cache: bool = True):
+        """Features of ``texts``: cached rows where the pool holds the text; the others from `transform_many`."""
         rows = self.rows_of(texts)
         if (rows >= 0).all():
             return self.matrix[rows]
         missing = np.flatnonzero(rows < 0)
-        fresh = self.extractor.transform([texts[i] for i in missing])
+        fresh = transform_many(self.extractor, [texts[i] for i in missing], disk_cache=disk_cache)
+        if missing.size == len(texts):
+            return fresh
         if self.extractor.sparse:
             import scipy.sparse as sp
 
@@ -168,6 +171,15 @@ class PoolFeatures:
 
 
 _MEMORY: OrderedDict[str, PoolFeatures] = OrderedDict()
+
+
+def transform_many(extractor: TextFeatures, texts: list[str], *, disk_cache: bool = True):
+    """Features of texts outside any cached pool. An extractor that learns nothing from a pool (a frozen encoder)
+    caches them like a pool when there are at least FOREIGN_CACHE_ROWS (an evaluation split scored every round);
+    otherwise they are transformed."""
+    if extractor.learns_from_pool or len(texts) < FOREIGN_CACHE_ROWS:
+        return extractor.transform(texts)
+    return pool_features(extractor, texts, disk_cache=disk_cache)[0].matrix
 
 
 def pool_features(
@@ -466,15 +478,10 @@ class CombinedFeatures(TextFeatures):
     def identity(self) -> dict[str, Any]:
         return {"tfidf": self.tfidf.identity(), "encoder": self.encoder.identity(), "weight": self.weight}
 
-    def _dense(self, texts: list[str]) -> np.ndarray:
-        if len(texts) >= 256:  # an encoder's features of many texts are worth caching (e.g. an evaluation split)
-            return pool_features(self.encoder, texts, disk_cache=self.disk_cache)[0].matrix
-        return self.encoder.transform(texts)
-
     def _join(self, sparse_part, texts: list[str]):
         import scipy.sparse as sp
 
-        dense = sp.csr_matrix(self.weight * self._dense(texts))
+        dense = sp.csr_matrix(self.weight * transform_many(self.encoder, texts, disk_cache=self.disk_cache))
         return sp.hstack([sparse_part, dense], format="csr", dtype=np.float32)
 
     def fit_transform(self, texts: list[str], progress: bool = False):

@@ -33,6 +33,7 @@ from .features import (
     TfidfFeatures,
     pool_features,
     texts_digest,
+    transform_many,
 )
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,6 @@ HEADS = ("svm", "logreg")
 # the feature settings the tfidf / embedding proxies share with hybrid
 TFIDF_SETTINGS = {"ngram_max": 1, "min_df": 2, "max_features": 200_000, "sublinear_tf": True}
 ENCODER_SETTINGS = {"model": "all-MiniLM-L6-v2", "max_length": 256, "encode_batch_size": 64}
-FOREIGN_CACHE_ROWS = 256  # texts outside the pool: cache an encoder's features of at least this many at once
 
 
 def _one_blas_thread():
@@ -174,19 +174,12 @@ class LinearHeadProxy(Proxy):
 
     def features(self, dataset):
         """The features of ``dataset``'s rows (cached rows of the pool where possible)."""
-        texts = self._text_list(dataset)
         if self.extractor is None:
             raise ProxyError(f"the {self.name} proxy has no features; fit it or load a saved one first")
-        rows = self.pool.rows_of(texts) if self.pool is not None else np.full(len(texts), -1)
-        if (rows >= 0).all():
-            return self.pool.matrix[rows]
-        if not self.extractor.learns_from_pool and (rows < 0).sum() >= FOREIGN_CACHE_ROWS:
-            # a frozen encoder's features of other texts (an evaluation split scored every round) are cached too
-            cached, _ = pool_features(self.extractor, texts, disk_cache=bool(self.hyperparameters["cache"]))
-            return cached.matrix
-        if self.pool is not None:
-            return self.pool.features_of(texts)
-        return self.extractor.transform(texts)
+        texts, disk = self._text_list(dataset), bool(self.hyperparameters["cache"])
+        if self.pool is None:  # a loaded proxy scoring without its pool
+            return transform_many(self.extractor, texts, disk_cache=disk)
+        return self.pool.features_of(texts, disk_cache=disk)
 
     # -- Proxy implementation -----------------------------------------------------------------------------------
     def _fit(self, dataset, labels: np.ndarray) -> None:
