@@ -51,7 +51,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.small_text_runner import fingerprint  # one hash on both sides of the subprocess
+if __package__ in (None, ""):  # run as a script (python benchmarks/vs_small_text.py): import beside it as a package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.small_text_runner import fingerprint  # noqa: E402  one hash on both sides of the subprocess
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RUNNER = Path(__file__).resolve().parent / "small_text_runner.py"

@@ -42,7 +42,7 @@ from .data import (
     task_from_dataset,
 )
 from .errors import BudgetError, ConfigError, LabelError, OutputExistsError
-from .io import atomic_directory, atomic_file, write_json_atomic
+from .io import atomic_directory, atomic_file, check_output_path, write_json_atomic
 from .proxies import Proxy, ProxyOutputs, build_proxy
 from .proxies.features import texts_digest
 from .selection import _with_oracle_labels, select
@@ -217,13 +217,14 @@ class ActiveLearner:
         source: dict[str, Any] | None = None,
     ):
         self.pool = ensure_dataset(pool)
-        self.dir = Path(output_dir)
+        self.source = source or {}
+        inputs = [self.pool, eval_dataset, self.source.get("dataset")]
+        self.dir = check_output_path(output_dir, inputs=inputs, resumable=True)  # a rerun continues in it
         self.config = config
         if oracle not in ("simulate", "human"):
             raise ConfigError(f"oracle must be 'simulate' or 'human', got {oracle!r}")
         self.oracle = oracle
         self.eval_dataset = eval_dataset
-        self.source = source or {}
         self._fingerprint: str | None = None
         check_input_column(self.pool, config.text_column, config.image_column)
         self.task = self._task()
@@ -594,24 +595,23 @@ class ActiveLearner:
         )
 
     def _read_label_file(self, path: Path, round_index: int, indices: np.ndarray) -> np.ndarray:
+        """The label ids of ``indices`` from a filled ``pending/`` file, as spreadsheets and JSON tools write it: CSV
+        (UTF-8 with or without a byte-order mark, any line endings) or JSON lines. A label is a class name (surrounding
+        whitespace ignored) or a whole number (``2``, ``2.0``, ``"2"``): the class of that name when the classes are
+        numbers (a pool with integer labels), else the class id, in the order of ``labeled/``'s ClassLabel."""
         if not path.is_file():
             raise LabelError(f"label file {path} does not exist")
-        if path.suffix.lower() == ".csv":
-            with open(path, newline="", encoding="utf-8") as f:
-                rows = list(csv.DictReader(f))
-        else:
-            try:
-                rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-            except json.JSONDecodeError as err:
-                raise LabelError(f"{path}: not JSON lines ({err.msg} at line {err.lineno})") from err
-        names = {n: i for i, n in enumerate(self.task.label_names)}
+        rows = _label_file_rows(path)
+        label_names = list(self.task.label_names)
+        names = {n: i for i, n in enumerate(label_names)}
+        # ids are accepted unless a class is itself named by a number: "1" would then be ambiguous
+        ids_allowed = not any(_whole_number(n) is not None for n in label_names)
         wanted = {int(i) for i in indices}
         got: dict[int, int] = {}
-        for line_no, row in enumerate(rows, start=2 if path.suffix.lower() == ".csv" else 1):
-            try:
-                row_round, idx = int(row.get("svp_round", round_index)), int(row["svp_pool_index"])
-            except (KeyError, TypeError, ValueError):
-                raise LabelError(f"{path}:{line_no}: needs integer svp_pool_index and svp_round fields") from None
+        for line_no, row in rows:
+            row_round, idx = _whole_number(row.get("svp_round", round_index)), _whole_number(row.get("svp_pool_index"))
+            if row_round is None or idx is None:
+                raise LabelError(f"{path}:{line_no}: needs integer svp_pool_index and svp_round fields")
             if row_round != round_index:
                 raise LabelError(
                     f"{path}:{line_no}: the file is from round {row_round}, round {round_index} is pending"
@@ -620,15 +620,106 @@ class ActiveLearner:
                 raise LabelError(f"{path}:{line_no}: pool index {idx} was not queried in round {round_index}")
             if idx in got:
                 raise LabelError(f"{path}:{line_no}: pool index {idx} is labeled twice")
-            label = str(row.get("label", "") or "").strip()
-            if label not in names:
-                shown = f"label {label!r}" if label else "an empty label"
-                raise LabelError(f"{path}:{line_no}: {shown} is not a class; use one of {list(self.task.label_names)}")
-            got[idx] = names[label]
+            got[idx] = _label_id(row.get("label"), names, ids_allowed, f"{path}:{line_no}")
         missing = sorted(wanted - set(got))
         if missing:
             raise LabelError(f"{path}: {len(missing)} queried rows have no label, e.g. pool indices {missing[:5]}")
         return np.array([got[int(i)] for i in indices], dtype=np.int64)
+
+
+# stripped from label cells besides whitespace: what editors and spreadsheets leave at the ends of a pasted value
+_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
+
+
+def _label_file_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """``(line number, row)`` of a label file; CSV rows whose cells are all empty (a spreadsheet's leftovers) are
+    skipped. ``utf-8-sig`` reads files with and without a byte-order mark (Excel's "CSV UTF-8" writes one)."""
+    try:
+        if path.suffix.lower() == ".csv":
+            with open(path, newline="", encoding="utf-8-sig") as f:
+                reader = csv.DictReader(f)
+                reader.fieldnames = [(name or "").strip(" \t" + _INVISIBLE) for name in reader.fieldnames or []]
+                if len(reader.fieldnames) == 1 and ";" in reader.fieldnames[0]:
+                    raise LabelError(
+                        f"{path}: the columns are separated by ';', not ','; save it as 'CSV UTF-8 (Comma delimited)'"
+                    )
+                rows = []
+                for row in reader:
+                    if any(isinstance(v, str) and v.strip(" \t" + _INVISIBLE) for v in row.values()):
+                        rows.append((reader.line_num, row))
+                return rows
+        rows = []
+        for line_no, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise LabelError(f"{path}: not JSON lines ({err.msg} at line {line_no})") from err
+            if not isinstance(row, dict):
+                raise LabelError(f"{path}:{line_no}: expected a JSON object per line, got {type(row).__name__}")
+            rows.append((line_no, row))
+        return rows
+    except UnicodeDecodeError as err:
+        raise LabelError(
+            f"{path} is not UTF-8 text (byte {err.start}); save it as UTF-8 (Excel: 'CSV UTF-8 (Comma delimited)')"
+        ) from None
+
+
+def _whole_number(value: Any) -> int | None:
+    """``value`` as an int when it is one: ``3``, ``3.0``, ``"3"``, ``" 3.0 "``; else None (bools are not numbers)."""
+    if isinstance(value, str):
+        text = value.strip(" \t" + _INVISIBLE)
+        try:
+            value = int(text)
+        except ValueError:
+            try:
+                value = float(text)
+            except ValueError:
+                return None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return int(value)
+    return None
+
+
+def _label_id(value: Any, names: dict[str, int], ids_allowed: bool, where: str) -> int:
+    """The class id of one label cell (see `ActiveLearner._read_label_file`); `LabelError` names the classes."""
+    classes = list(names)
+    hint = f"use one of {classes}"
+    if ids_allowed:
+        hint += f" or a class id 0-{len(classes) - 1} (0 = {classes[0]!r})"
+    if isinstance(value, float) and value != value:  # NaN: how pandas writes an empty cell
+        value = None
+    if isinstance(value, bool):  # JSON true / false: only a class of that name
+        value = str(value)
+    if isinstance(value, str):
+        value = value.strip().strip(_INVISIBLE).strip()
+        if value in names:
+            return names[value]
+    if value is None or value == "":
+        raise LabelError(f"{where}: an empty label is not a class; {hint}")
+    if not isinstance(value, (str, int, float)):
+        raise LabelError(f"{where}: label {value!r} (a JSON {type(value).__name__}) is not a class; {hint}")
+    number = _whole_number(value)
+    if number is not None and str(number) in names:  # integer labels: the classes are named by their values
+        return names[str(number)]
+    if number is not None and ids_allowed and 0 <= number < len(classes):
+        return number
+    if number is None and _is_number(str(value)):  # 2.5
+        raise LabelError(f"{where}: label {value!r} is not a whole number, so neither a class nor a class id; {hint}")
+    raise LabelError(f"{where}: label {value!r} is not a class; {hint}")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def proxy_report(proxy: Proxy) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, SvpError
+from .io import check_output_path, source_id
 
 logger = logging.getLogger("svp_hf")
 
@@ -83,8 +84,10 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "train",
         help="train the target model on a selected folder or any dataset",
-        description="Unknown flags are transformers.TrainingArguments fields, e.g. --num_train_epochs 3 "
-        "--learning_rate 0.01 --per_device_train_batch_size 64 --seed 0.",
+        description="Other flags are transformers.TrainingArguments fields, spelt out in full, e.g. "
+        "--num_train_epochs 3 --learning_rate 0.01 --per_device_train_batch_size 64 --seed 0; --save_steps N "
+        "(eval, logging) alone switches to saving every N steps.",
+        allow_abbrev=False,  # an abbreviated flag is an error, never silently some other flag
     )
     _add_data_args(p)
     g = p.add_argument_group("target")
@@ -97,11 +100,17 @@ def make_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--eval-dataset", metavar="PATH_OR_HUB_ID", help="default: the training dataset's source")
     g.add_argument("--eval-split", default="test", help="split of the eval dataset (default: test)")
-    g.add_argument("--max-length", type=int, help="tokens (characters for VDCNN) per input")
-    g.add_argument("--image-size", type=int, help="images: resize the shorter side to N, then centre-crop N x N")
+    g.add_argument("--max-length", type=_positive_int, help="tokens (characters for VDCNN) per input")
+    g.add_argument(
+        "--image-size", type=_positive_int, help="images: resize the shorter side to N, then centre-crop N x N"
+    )
     g = p.add_argument_group("output")
     g.add_argument("--output-dir", metavar="DIR", help="model, tokenizer, metrics and model card (must not exist)")
-    g.add_argument("--overwrite", action="store_true", help="replace --output-dir if it exists")
+    g.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace --output-dir if it exists, and discard checkpoints of a different run in OUTPUT_DIR.partial",
+    )
     _add_common(p)
     p.set_defaults(func=run_train, required=("dataset", "model", "output_dir"), accepts_extra=True)
 
@@ -306,10 +315,7 @@ def run_select(args: argparse.Namespace) -> int:
         progress=args.progress,
     )
     output = Path(args.output_dir)
-    if output.exists() and not args.overwrite:  # fail before any expensive work
-        from .errors import OutputExistsError
-
-        raise OutputExistsError(f"output directory {output} already exists; choose another or pass --overwrite")
+    check_output_path(output, overwrite=args.overwrite, inputs=[args.dataset])  # fail before any expensive work
     labeled = np.asarray(_read_indices(args.labeled_indices), dtype=np.int64) if args.labeled_indices else None
     if args.push_to_hub:
         from .hub import check_repo_id
@@ -322,7 +328,7 @@ def run_select(args: argparse.Namespace) -> int:
         "loaded %s split %s: %d rows (%.1fs)", args.dataset, args.split, pool.num_rows, time.perf_counter() - t0
     )
     result = select(pool, config, labeled_indices=labeled)
-    result.source = {**result.source, "dataset": str(args.dataset), "split": args.split}
+    result.source = {**result.source, "dataset": source_id(args.dataset), "split": args.split}
     result.command = "svp-hf " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else None
     result.save_to_disk(output, overwrite=args.overwrite)
     if args.push_to_hub:
@@ -350,19 +356,67 @@ def run_select(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {number}")
+    return number
+
+
 def _training_args(extra: list[str]) -> dict[str, Any]:
-    """Parse TrainingArguments flags (``--num_train_epochs 3``) into a dict of the fields given."""
+    """Parse TrainingArguments flags (``--num_train_epochs 3``) into a dict of the fields given. A flag that is no
+    field (an abbreviation included) is an error naming the closest one."""
     from transformers import HfArgumentParser, TrainingArguments
+
+    from .training import check_training_args
 
     if not extra:
         return {}
-    parser = HfArgumentParser(TrainingArguments)
+
+    def fail(message: str):
+        raise ConfigError(f"bad TrainingArguments flags ({' '.join(extra)}): {message}")
+
+    parser = HfArgumentParser(TrainingArguments, allow_abbrev=False)
+    parser.error = fail  # one line, instead of argparse's usage text and exit
+    dests = {flag: a.dest for a in parser._actions for flag in a.option_strings if flag.startswith("--")}
+    given = set()
+    for token in extra:
+        flag = token.split("=", 1)[0]
+        if not flag.startswith("--"):
+            continue  # a value (numbers included); a stray word is refused by the parser below
+        if flag not in dests or dests[flag] == "help":
+            raise ConfigError(_unknown_flag(flag, dests))
+        given.add(dests[flag])
     try:
-        (parsed,) = parser.parse_args_into_dataclasses(args=[*extra, "--output_dir", "unused"])
-    except SystemExit:
-        raise ConfigError(f"bad TrainingArguments flags: {' '.join(extra)}") from None
-    given = {a.lstrip("-").split("=")[0].replace("-", "_") for a in extra if a.startswith("--")}
-    return {k: getattr(parsed, k) for k in given if hasattr(parsed, k)}
+        (parsed,) = parser.parse_args_into_dataclasses(
+            args=[*extra, "--output_dir", "unused"], look_for_args_file=False
+        )
+    except ConfigError:
+        raise
+    except ValueError as err:  # TrainingArguments refusing a combination, or words that are no flags
+        fail(str(err).strip().splitlines()[0])
+    values = {k: getattr(parsed, k) for k in sorted(given)}
+    check_training_args(values)
+    return values
+
+
+def _unknown_flag(flag: str, dests: dict[str, str]) -> str:
+    """The message for a flag that is neither ``svp-hf train``'s nor a TrainingArguments field: the closest of those
+    (by difflib; else up to three that it abbreviates)."""
+    import difflib
+
+    train = _subparser(make_parser(), "train")
+    own = [f for a in train._actions if a.dest != "help" for f in a.option_strings if f.startswith("--")]
+    fields = sorted({f"--{dest}" for dest in dests.values() if dest != "help"})
+    candidates = {c.replace("-", "_"): c for c in [*fields, *own]}  # --max_length finds --max-length
+    key = flag.replace("-", "_")
+    close = difflib.get_close_matches(key, list(candidates), n=1)
+    shown = [candidates[close[0]]] if close else [candidates[c] for c in sorted(candidates) if c.startswith(key)][:3]
+    hint = f"; did you mean {' or '.join(shown)}?" if shown else " (see svp-hf train --help)"
+    return f"unknown flag {flag}: neither an svp-hf train flag nor a transformers.TrainingArguments field{hint}"
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -448,6 +502,7 @@ def run_active_learn(args: argparse.Namespace) -> int:
         from .hub import check_repo_id
 
         check_repo_id(args.push_to_hub)
+    check_output_path(args.output_dir, inputs=[args.dataset], resumable=True)
     current()  # launched as several processes: form the process group now, or refuse before any work
     pool = load_pool(args.dataset, args.split)
     eval_dataset = load_pool(args.dataset, args.eval_split) if args.eval_split else None
@@ -457,7 +512,7 @@ def run_active_learn(args: argparse.Namespace) -> int:
         config,
         oracle=args.oracle,
         eval_dataset=eval_dataset,
-        source={"dataset": str(args.dataset), "split": args.split},
+        source={"dataset": source_id(args.dataset), "split": args.split},
     )
     if args.labels:
         state = learner.import_labels(args.labels)

@@ -73,8 +73,8 @@ def load_pool(source: str | os.PathLike, split: str = "train", **load_kwargs: An
     if _looks_like_path(str(source)):
         raise DatasetNotFoundError(f"no such file or directory: {source!r}; pass an existing folder or a Hub id")
     try:
-        return _load(source, split, str(source), **load_kwargs)
-    except (SplitNotFoundError, DatasetTypeError):
+        return _from_hub(_load(source, split, str(source), **load_kwargs), source)
+    except (SplitNotFoundError, DatasetTypeError, DatasetNotFoundError):
         raise
     except (ConnectionError, OSError, ValueError, datasets.exceptions.DatasetNotFoundError) as err:
         raise DatasetNotFoundError(
@@ -102,6 +102,27 @@ def _load(source, split: str, builder: str, **kwargs):
         raise DatasetNotFoundError(
             f"{source}: {_first_line(err)}; a folder needs parquet, csv or jsonl files (or a save_to_disk folder)"
         ) from err
+
+
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+def _from_hub(ds, source):
+    """Refuse what `datasets` found in its cache under ``source``'s name when it did not come from the Hub.
+
+    Offline (or with the Hub unreachable) `datasets.load_dataset("src")` falls back to the newest cache entry named
+    ``src``, and a local folder ``src/`` loaded earlier from anywhere is cached under that very name: its rows would
+    come back as if they were the Hub's. Hub datasets are cached under the repository's commit hash (40 hex digits),
+    local folders under a hash of their files, so the folder name tells them apart."""
+    for cache in ds.cache_files or ():
+        version = Path(cache["filename"]).parent.name
+        if not _COMMIT.match(version):
+            raise DatasetNotFoundError(
+                f"no file or folder {str(source)!r} in {Path.cwd()}, and {str(source)!r} could not be loaded from the "
+                "Hugging Face Hub; the datasets cache holds an entry of that name made from a local folder elsewhere, "
+                "which is not used in its place: pass the path of the folder you mean"
+            )
+    return ds
 
 
 def _load_saved(path: Path, split: str):
@@ -473,11 +494,18 @@ def empty_image_mask(ds, column: str, batch_size: int = 65536) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
 
 
+# A text made only of these shows nothing: separators and whitespace (incl. U+00A0, U+3000), control and format
+# characters (zero-width space / joiners U+200B-U+200D, word joiner U+2060, byte-order mark U+FEFF, bidi marks, soft
+# hyphen), the combining grapheme joiner, Hangul fillers and variation selectors.
+_BLANK_TEXT = r"^[\p{Z}\p{Cc}\p{Cf}\x{034F}\x{115F}\x{1160}\x{3164}\x{FFA0}\x{FE00}-\x{FE0F}]*$"
+
+
 def empty_text_mask(ds, column: str, batch_size: int = 65536) -> np.ndarray:
-    """True for rows whose text is None, empty or only whitespace."""
+    """True for rows whose text is None, empty, or only whitespace and invisible characters (zero-width spaces and
+    joiners, byte-order marks, ...): nothing a model could read."""
     parts = []
     for arr in iter_text_batches(ds, column, batch_size):
-        parts.append(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(arr)), 0).to_numpy(zero_copy_only=False))
+        parts.append(pc.match_substring_regex(arr, _BLANK_TEXT).to_numpy(zero_copy_only=False))
     return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,6 +25,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from .errors import DistributedError
+from .io import scratch_dir
 
 logger = logging.getLogger(__name__)
 
@@ -140,13 +140,13 @@ class Distributed:
 
         blob = None
         if self.is_main:
-            with tempfile.TemporaryDirectory(prefix="svp_proxy_") as tmp:
+            with scratch_dir("svp_proxy_") as tmp:
                 proxy.save(tmp)
                 blob = _pack_folder(Path(tmp))
         blob = self.broadcast_bytes(blob)
         if self.is_main:
             return proxy
-        with tempfile.TemporaryDirectory(prefix="svp_proxy_") as tmp:
+        with scratch_dir("svp_proxy_") as tmp:
             _unpack_folder(blob, Path(tmp))
             return Proxy.load(tmp)
 

@@ -72,9 +72,17 @@ class OutputExistsError(SvpError, FileExistsError):
     """The output directory already exists."""
 
 
+class CheckpointMismatchError(OutputExistsError):
+    """``OUTPUT_DIR.partial`` holds checkpoints of a different training run (other rows, model or settings)."""
+
+
 class DistributedError(SvpError, RuntimeError):
     """Several processes were launched but cannot work together (no process group, or a peer failed)."""
 
 
 class HubError(SvpError, RuntimeError):
     """An upload to the Hugging Face Hub failed (offline mode, network, permissions, a card the Hub rejects)."""
+
+
+class OutputPathError(SvpError, ValueError):
+    """The output folder cannot be written there: it overlaps an input, sits under a file, or is not writable."""

@@ -16,8 +16,8 @@ from . import __version__
 from .config import SelectionConfig
 from .data import ClassificationTask, check_input_column, ensure_dataset, resolve_budget, task_from_dataset
 from .distributed import current as current_distributed
-from .errors import ConfigError, EmptyPoolError
-from .io import atomic_directory, write_json_atomic
+from .errors import ConfigError, EmptyPoolError, LabelError
+from .io import atomic_directory, check_output_path, write_json_atomic
 from .proxies import Proxy, ProxyOutputs, build_proxy
 from .strategies import build_strategy, forgetting_counts
 
@@ -93,6 +93,7 @@ class SelectionResult:
         ``svp_pool_scores.npy`` (the score of every pool row) and a dataset card (``README.md``).
         """
         path = Path(path)
+        check_output_path(path, overwrite=overwrite, inputs=[self.dataset, self.source.get("dataset")])
         dist = current_distributed()
         if dist is None:
             self._write(path, overwrite)
@@ -189,7 +190,13 @@ def select(
         if labeled is None or labels.shape != labeled.shape:
             raise ConfigError("labels must come with labeled_indices, one label id per labeled row")
     if task is None and (needs_proxy and labels is None or config.label_column in pool.column_names):
-        task = task_from_dataset(pool, config.text_column, config.label_column, config.image_column)
+        try:
+            task = task_from_dataset(pool, config.text_column, config.label_column, config.image_column)
+        except LabelError as err:
+            if needs_proxy and labels is None:
+                raise
+            # here the task would only count classes: a label column with no classes yet (all null) is no obstacle
+            logger.info("no class counts: %s", err)
     if labels is not None and task is None:
         raise ConfigError(
             "labels given without a task: pass task=TextClassificationTask(label_names=...) "

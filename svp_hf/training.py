@@ -2,12 +2,15 @@
 built from a config, timm image networks (``timm/<architecture>``, saved as transformers' `TimmWrapper` models), or any
 local pretrained sequence- or image-classification model.
 
-The run trains in ``OUTPUT_DIR.partial/`` (Trainer checkpoints; a rerun resumes from the last one) and writes the
-final model, tokenizer, metrics and model card to ``OUTPUT_DIR`` atomically at the end.
+The run trains in ``OUTPUT_DIR.partial/`` (Trainer checkpoints, and ``svp_hf_run.json``: what identifies the run) and
+writes the final model, tokenizer, metrics and model card to ``OUTPUT_DIR`` atomically at the end. A rerun resumes
+from the last checkpoint only when its record matches: a checkpoint of another run (other rows, model or settings) is
+refused, or discarded with ``overwrite=True``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -21,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from .data import ClassificationTask, TextClassificationTask, check_input_column, iter_text_batches, task_from_dataset
-from .errors import ConfigError
-from .io import atomic_directory, write_json_atomic
+from .errors import CheckpointMismatchError, ConfigError, EmptyPoolError, LabelError
+from .io import _umask, atomic_directory, check_output_path, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -317,16 +320,18 @@ def train_target(
     import torch
     from transformers import Trainer, TrainingArguments
 
-    output_dir = Path(output_dir)
-    if output_dir.exists() and not overwrite:
-        from .errors import OutputExistsError
-
-        raise OutputExistsError(f"output directory {output_dir} already exists; choose another or pass --overwrite")
+    output_dir = check_output_path(output_dir, overwrite=overwrite, inputs=[train_dataset, eval_dataset])
+    given = dict(training_args or {})
+    check_training_args(given)
+    for flag, value in (("max-length", max_length), ("image-size", image_size)):
+        if value is not None and not value > 0:
+            raise ConfigError(f"--{flag} must be a positive number, got {value}")
     if model.startswith(TIMM_PREFIX) and not image_column:
         raise ConfigError(f"--model {model} is an image network: pass the image column with --image-column NAME")
+    if train_dataset.num_rows == 0:
+        raise EmptyPoolError("the training dataset has no rows: nothing to train on (check --dataset and --split)")
     check_input_column(train_dataset, text_column, image_column)  # names --image-column when the rows are images
     task = task_from_dataset(train_dataset, text_column, label_column, image_column)
-    given = dict(training_args or {})
     if task.modality == "image":
         target = build_image_target(model, task, train_dataset, int(given.get("seed", 42)), image_size)
         train_enc = _encode_images(train_dataset, target, task, train=True)
@@ -335,8 +340,12 @@ def train_target(
         target = build_target(model, task, train_dataset, max_length)
         train_enc = _encode(train_dataset, target, task, pad_to_max_length)
         eval_enc = _encode(eval_dataset, target, task, pad_to_max_length) if eval_dataset is not None else None
+    if len(train_enc) == 0:
+        raise LabelError(f"none of the {train_dataset.num_rows} training rows has a label: nothing to train on")
 
     partial = output_dir.with_name(output_dir.name + ".partial")
+    # --save_steps N alone means "save every N steps" (eval, logging alike): the "epoch" defaults would ignore it
+    by_steps = {f"{k}_strategy": "steps" for k in ("save", "eval", "logging") if given.get(f"{k}_steps") is not None}
     values = {
         **target.defaults,
         "eval_strategy": "epoch" if eval_enc is not None else "no",
@@ -346,18 +355,33 @@ def train_target(
         "report_to": "none",
         "use_cpu": not torch.cuda.is_available(),
         **({"remove_unused_columns": False} if task.modality == "image" else {}),  # the transform reads the images
-        **given,
+        **by_steps,
+        **given,  # an explicit --save_strategy wins
         "output_dir": str(partial),
     }
-    args = TrainingArguments(**values)
+    if eval_enc is None and getattr(values["eval_strategy"], "value", values["eval_strategy"]) != "no":
+        raise ConfigError("evaluation was asked for (--eval_strategy / --eval_steps) but there is no eval dataset")
+    try:
+        args = TrainingArguments(**values)
+    except ValueError as err:
+        raise ConfigError(f"invalid training arguments: {str(err).strip().splitlines()[0]}") from err
     optimizers = (None, None)
     if target.kind == "vdcnn" and "optim" not in given:
+        if "warmup_steps" in given and "lr_scheduler_type" not in given:
+            raise ConfigError(
+                "VDCNN's reference schedule (lr halved every 3 epochs) has no warm-up: pass --lr_scheduler_type too "
+                "(e.g. linear) to use transformers' schedule with --warmup_steps"
+            )
         world = max(1, args.world_size)
         steps_per_epoch = math.ceil(len(train_enc) / (args.per_device_train_batch_size * world))
         steps_per_epoch = math.ceil(steps_per_epoch / args.gradient_accumulation_steps)
         optimizers = vdcnn_optimizer(target.model, args.learning_rate, args.weight_decay, steps_per_epoch)
     elif target.kind in ("timm", "pretrained-image") and "optim" not in given:
         optimizers = _sgd_cosine_optimizers(target.model, args, len(train_enc))
+    if "lr_scheduler_type" in given and optimizers[0] is not None:  # the Trainer builds that schedule on our SGD
+        optimizers = (optimizers[0], None)
+    record = run_record(model, task, train_dataset, eval_dataset, args, max_length, image_size, pad_to_max_length)
+    resume = _prepare_partial(partial, record, overwrite, main=args.process_index == 0)
     trainer = Trainer(
         model=target.model,
         args=args,
@@ -367,7 +391,6 @@ def train_target(
         compute_metrics=_compute_metrics(task.num_labels),
         optimizers=optimizers,
     )
-    resume = _last_checkpoint(partial)
     if resume:
         logger.warning("resuming from %s", resume)
     train_output = trainer.train(resume_from_checkpoint=resume)
@@ -385,6 +408,11 @@ def train_target(
             if selection_config is not None:
                 write_json_atomic(tmp / "selection_config.json", selection_config)
             (tmp / "README.md").write_text(_model_card(model, target, task, metrics, values, selection_config))
+            # safetensors writes model.safetensors through a private temporary file (mode 0600): make every file
+            # readable like one this process creates
+            for path in tmp.rglob("*"):
+                if path.is_file():
+                    os.chmod(path, 0o666 & ~_umask())
 
         shutil.rmtree(partial, ignore_errors=True)
     return metrics
@@ -395,6 +423,138 @@ def _last_checkpoint(folder: Path) -> str | None:
         return None
     checkpoints = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     return str(checkpoints[-1]) if checkpoints else None
+
+
+def check_training_args(given: dict[str, Any]) -> None:
+    """Refuse `TrainingArguments` values that are no fields, would do no training or would be overridden, before any
+    work."""
+    import dataclasses
+    import difflib
+
+    from transformers import TrainingArguments
+
+    names = [f.name for f in dataclasses.fields(TrainingArguments) if f.init]
+    for key in given:
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{key!r} is not a transformers.TrainingArguments field{hint}")
+    epochs, steps = given.get("num_train_epochs"), given.get("max_steps")
+    if epochs is not None and not epochs > 0 and not (steps is not None and steps > 0):
+        raise ConfigError(
+            f"--num_train_epochs {epochs} would train nothing: give a positive number of epochs (or --max_steps N)"
+        )
+    if "output_dir" in given:
+        raise ConfigError("--output_dir is not a training flag here: pass the output folder as --output-dir")
+    if "resume_from_checkpoint" in given:
+        raise ConfigError(
+            "--resume_from_checkpoint is not needed: a rerun with the same inputs resumes from OUTPUT_DIR.partial/"
+        )
+
+
+RUN_RECORD = "svp_hf_run.json"
+# TrainingArguments fields a rerun may change and still resume: they decide what is logged, reported, pushed or
+# checkpointed, how often, and on which device or how fast batches load, not what is trained. Every other field
+# (defaults included) must match, as must the model, the rows and the input size.
+_FREE_FIELDS = frozenset({
+    "output_dir", "run_name", "project", "report_to", "disable_tqdm", "push_to_hub", "skip_memory_metrics",
+    "use_cpu", "local_rank", "ddp_timeout", "resume_from_checkpoint", "do_train", "do_eval", "do_predict",
+    "enable_jit_checkpoint", "per_device_eval_batch_size", "eval_accumulation_steps", "eval_do_concat_batches",
+    "eval_use_gather_object", "batch_eval_metrics", "include_num_input_tokens_seen", "torch_empty_cache_steps",
+    "dataloader_num_workers", "dataloader_pin_memory", "dataloader_persistent_workers", "dataloader_prefetch_factor",
+    "dataloader_multiprocessing_context",
+})  # fmt: skip
+_FREE_PREFIXES = ("logging_", "log_", "save_", "hub_", "trackio_")
+
+
+def run_record(model, task, train_dataset, eval_dataset, args, max_length, image_size, pad_to_max_length) -> dict:
+    """What identifies a training run, written to ``OUTPUT_DIR.partial/svp_hf_run.json``: a checkpoint is resumed
+    only by a run with the same record."""
+    path = Path(model).expanduser()
+    columns = [task.input_column, task.label_column]
+    settings = {
+        k: v
+        for k, v in json.loads(args.to_json_string()).items()
+        if k not in _FREE_FIELDS and not k.startswith(_FREE_PREFIXES)
+    }
+    record = {
+        "model": str(path.resolve()) if path.exists() else model,
+        "train_rows": rows_fingerprint(train_dataset, columns),
+        "eval_rows": rows_fingerprint(eval_dataset, columns) if eval_dataset is not None else None,
+        "label_names": list(task.label_names),
+        "max_length": max_length,
+        "image_size": image_size,
+        "pad_to_max_length": pad_to_max_length,
+        "world_size": args.world_size,
+        "training_args": settings,
+    }
+    return json.loads(json.dumps(record, default=str))  # as it reads back from the file
+
+
+def rows_fingerprint(dataset, columns: list[str]) -> dict[str, Any]:
+    """The number of rows and a SHA-256 of the values in ``columns``, row by row. Computed from the values, not taken
+    from ``dataset._fingerprint``, which is random for datasets built in memory or with caching disabled."""
+    digest = hashlib.sha256(json.dumps(columns).encode())
+    view = dataset.select_columns(columns).with_format("arrow")
+    for batch in view.iter(batch_size=4096):
+        for name in columns:
+            values = batch.column(name).to_pylist()  # images: {"bytes": ..., "path": ...}; bytes are hashed
+            digest.update(json.dumps(values, default=_digest_of).encode())
+    return {"num_rows": dataset.num_rows, "sha256": digest.hexdigest()}
+
+
+def _digest_of(value: Any) -> str:
+    return hashlib.sha256(value).hexdigest() if isinstance(value, bytes) else repr(value)
+
+
+def _prepare_partial(partial: Path, record: dict[str, Any], overwrite: bool, main: bool) -> str | None:
+    """The checkpoint in ``partial`` to resume from: its last one if ``record`` matches the run that wrote it; else a
+    `CheckpointMismatchError`, or with ``overwrite`` nothing (the main process discards the folder and starts afresh).
+    Only the main process writes; every process reaches the same answer."""
+    checkpoint = _last_checkpoint(partial)
+    if checkpoint is not None:
+        try:
+            old = json.loads((partial / RUN_RECORD).read_text())
+        except (OSError, ValueError):  # none (an older svp-hf), or unreadable: the run cannot be checked
+            old = None
+        if isinstance(old, dict):
+            differences = _record_differences(old, record)
+            if not differences:
+                return checkpoint
+            shown = "; ".join(differences[:5]) + ("; ..." if len(differences) > 5 else "")
+            why, fix = f"of a different training run ({shown})", "rerun with the same inputs to resume it, or "
+        else:
+            why, fix = f"with no {RUN_RECORD} to say which run wrote them (an older svp-hf), so unchecked", ""
+        if not overwrite:
+            raise CheckpointMismatchError(
+                f"{partial} holds checkpoints {why}: {fix}pass --overwrite (overwrite=True) to discard them and start "
+                "afresh"
+            )
+        logger.warning("discarding %s: checkpoints %s", partial, why)
+    if main:
+        shutil.rmtree(partial, ignore_errors=True)
+        write_json_atomic(partial / RUN_RECORD, record)
+    return None
+
+
+def _record_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    differences = []
+    for key, value in new.items():
+        before = old.get(key)
+        if key == "training_args":
+            before = before if isinstance(before, dict) else {}
+            differences += [
+                f"{name} {before.get(name)!r} -> {value.get(name)!r}"
+                for name in sorted(set(before) | set(value))
+                if before.get(name) != value.get(name)
+            ]
+        elif before != value and key.endswith("_rows"):
+            rows = (before or {}).get("num_rows"), (value or {}).get("num_rows")
+            what = f"{rows[0]} -> {rows[1]} rows" if rows[0] != rows[1] else f"{rows[1]} rows, other values"
+            differences.append(f"{key.replace('_', ' ')} ({what})")
+        elif before != value:
+            differences.append(f"{key} {before!r} -> {value!r}")
+    return differences
 
 
 def _model_card(name, target, task, metrics, args, selection) -> str:

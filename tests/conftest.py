@@ -31,6 +31,11 @@ def ag_news_path() -> Path:
 
 
 @pytest.fixture(scope="session")
+def banking77_path() -> Path:
+    return _require(SHARED_DATA / "banking77")
+
+
+@pytest.fixture(scope="session")
 def _ag_train(ag_news_path):
     from svp_hf.data import load_pool
 

@@ -199,6 +199,121 @@ def test_human_round_trip_from_the_command_line(ag_news_path, tmp_path):
     assert not list((out / "pending").iterdir())
 
 
+def _pending_round(pool, out):
+    """A human-oracle run on ``pool`` whose round 0 (12 random rows) waits for labels; its pending rows."""
+    config = ActiveLearningConfig(proxy="tfidf", strategy="margin", initial=12, budgets=[24], batch_size=None)
+    learner = ActiveLearner(pool, out, config, oracle="human")
+    learner.run()
+    rows = [json.loads(line) for line in (out / "pending" / "round_0000.jsonl").read_text().splitlines()]
+    return learner, rows
+
+
+def _excel_csv(path, rows, fieldnames):
+    """What Excel's "CSV UTF-8" writes: a byte-order mark and CRLF line endings."""
+    with open(path, "w", newline="", encoding="utf-8-sig") as f:
+        writer = csv.DictWriter(f, fieldnames=fieldnames, lineterminator="\r\n", extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_label_files_from_spreadsheets_and_json_tools_round_trip(ag_small, tmp_path):
+    """Regression (issue 14, item 7): label files as common tools write them: Excel CSV (byte-order mark, CRLF, the
+    label column first, padded names, an empty leftover row), JSON lines with class ids (ints and whole floats) or
+    padded class names."""
+    pool = ag_small.select(range(60))
+    names = pool.features["label"].names
+    truth = pool["label"]
+    files = {
+        "excel.csv": lambda rows: [{**r, "label": f" {names[truth[r['svp_pool_index']]]}\u00a0"} for r in rows],
+        "ids.jsonl": lambda rows: [
+            {**r, "label": truth[r["svp_pool_index"]] * (1.0 if i % 2 else 1)} for i, r in enumerate(rows)
+        ],
+        "names.jsonl": lambda rows: [{**r, "label": f"\t{names[truth[r['svp_pool_index']]]} "} for r in rows],
+    }
+    for name, fill in files.items():
+        learner, rows = _pending_round(pool, tmp_path / name)
+        filled = fill(rows)
+        if name.endswith(".csv"):
+            _excel_csv(tmp_path / name / name, filled + [{}], ["label", "svp_round", "svp_pool_index", "text"])
+            assert (tmp_path / name / name).read_bytes().startswith(b"\xef\xbb\xbflabel,")
+        else:
+            (tmp_path / name / name).write_text("".join(json.dumps(r) + "\n" for r in filled))
+        state = learner.import_labels(tmp_path / name / name)
+        assert state.completed_rounds == 1, name
+        assert state.labels.tolist() == [truth[i] for i in state.indices], name
+
+
+def test_label_zero_of_integer_labels_is_a_label(ag_small, tmp_path):
+    """Regression (issue 14, item 7): with integer labels (classes "0".."3") a JSON ``"label": 0`` was "an empty
+    label" while 1-3 were accepted, and a byte-order-marked CSV with ``label`` first lost its label column."""
+    pool = ag_small.select(range(60)).cast_column("label", datasets.Value("int64"))
+    truth = pool["label"]
+    learner, rows = _pending_round(pool, tmp_path / "jsonl")
+    filled = [{**r, "label": truth[r["svp_pool_index"]]} for r in rows]
+    assert 0 in [r["label"] for r in filled]
+    (tmp_path / "r0.jsonl").write_text("".join(json.dumps(r) + "\n" for r in filled))
+    state = learner.import_labels(tmp_path / "r0.jsonl")
+    assert state.labels.tolist() == [truth[i] for i in state.indices]
+
+    learner, rows = _pending_round(pool, tmp_path / "csv")
+    filled = [{**r, "label": str(truth[r["svp_pool_index"]])} for r in rows]
+    _excel_csv(tmp_path / "r0.csv", filled, ["label", "svp_pool_index", "svp_round", "text"])
+    state = learner.import_labels(tmp_path / "r0.csv")
+    assert state.labels.tolist() == [truth[i] for i in state.indices]
+
+
+def test_bad_label_files_are_refused_with_a_clear_message(ag_small, tmp_path):
+    """The validations hold for files with a byte-order mark and CRLF too; each refusal leaves the state as it was."""
+    from svp_hf import LabelError
+
+    pool = ag_small.select(range(60))
+    names = pool.features["label"].names
+    truth = pool["label"]
+    out = tmp_path / "al"
+    learner, rows = _pending_round(pool, out)
+    good = [{**r, "label": names[truth[r["svp_pool_index"]]]} for r in rows]
+    state_before = (out / "state.json").read_bytes()
+    fields = ["svp_round", "svp_pool_index", "text", "label"]
+    csv_cases = {
+        "unknown class": (lambda rs: rs[0].update(label="Weather"), r":2: label 'Weather' is not a class; use one of"),
+        "empty": (lambda rs: rs[1].update(label=" \u200b"), r":3: an empty label is not a class"),
+        "not queried": (lambda rs: rs[0].update(svp_pool_index=999), "pool index 999 was not queried in round 0"),
+        "duplicate": (lambda rs: rs.append(dict(rs[0])), "is labeled twice"),
+        "missing": (lambda rs: rs.pop(), "1 queried rows have no label"),
+        "other round": (lambda rs: [r.update(svp_round=3) for r in rs], "from round 3, round 0 is pending"),
+        "id out of range": (lambda rs: rs[0].update(label="9"), r"label '9' is not a class; .* or a class id 0-3"),
+    }
+    for case, (edit, message) in csv_cases.items():
+        filled = [dict(r) for r in good]
+        edit(filled)
+        _excel_csv(tmp_path / "bad.csv", filled, fields)
+        with pytest.raises(LabelError, match=message):
+            learner.import_labels(tmp_path / "bad.csv")
+        assert (out / "state.json").read_bytes() == state_before, case
+    jsonl_cases = {
+        "not whole": (2.5, r":1: label 2.5 is not a whole number, so neither a class nor a class id; use one of"),
+        "negative": (-1, r"label -1 is not a class"),
+        "a list": (["World"], r"label \['World'\] \(a JSON list\) is not a class"),
+        "null": (None, "an empty label is not a class"),
+    }
+    for case, (label, message) in jsonl_cases.items():
+        filled = [{**r, "label": label if i == 0 else r["label"]} for i, r in enumerate(good)]
+        (tmp_path / "bad.jsonl").write_text("".join(json.dumps(r) + "\n" for r in filled))
+        with pytest.raises(LabelError, match=message):
+            learner.import_labels(tmp_path / "bad.jsonl")
+        assert (out / "state.json").read_bytes() == state_before, case
+    with open(tmp_path / "semicolons.csv", "w", newline="", encoding="utf-8-sig") as f:
+        csv.DictWriter(f, fieldnames=fields, delimiter=";").writeheader()
+    with pytest.raises(LabelError, match="separated by ';'"):
+        learner.import_labels(tmp_path / "semicolons.csv")
+    (tmp_path / "latin1.csv").write_bytes("svp_round,svp_pool_index,text,label\n0,1,café,World\n".encode("cp1252"))
+    with pytest.raises(LabelError, match="not UTF-8 text"):
+        learner.import_labels(tmp_path / "latin1.csv")
+    assert (out / "state.json").read_bytes() == state_before
+    _excel_csv(tmp_path / "good.csv", good, fields)
+    assert learner.import_labels(tmp_path / "good.csv").completed_rounds == 1
+
+
 def test_simulation_needs_the_label_column(ag_small, tmp_path):
     with pytest.raises(ConfigError, match="simulated labeling reads labels"):
         ActiveLearner(ag_small.remove_columns("label"), tmp_path / "x", ActiveLearningConfig(proxy="tfidf"))
@@ -249,14 +364,10 @@ def test_resuming_on_another_pool_of_the_same_size_is_refused(ag_news_path, tmp_
     assert len(state.indices) == 200
 
 
-def test_active_learn_defaults_hybrid_proxy_with_cluster_margin(tmp_path):
+def test_active_learn_defaults_hybrid_proxy_with_cluster_margin(tmp_path, banking77_path):
     """`svp-hf active-learn` with no proxy or strategy: the measured defaults (hybrid + cluster_margin), on the real
     Banking77 (77 classes), with the self-check in every round and in the summary."""
-    from tests.conftest import SHARED_DATA
-
-    banking = SHARED_DATA / "banking77"
-    if not banking.exists():
-        pytest.skip(f"{banking} not found")
+    banking = banking77_path
     out = tmp_path / "al"
     done = al_cli("--dataset", banking, "--split", "train[:800]", "--initial", "80", "--budgets", "160",
                   "--batch-size", "none", "--eval-split", "test[:400]", "--output-dir", out)  # fmt: skip

@@ -191,3 +191,80 @@ def test_max_rounds_must_be_positive(ag_news_path, tmp_path):
                    "--initial", "30", "--budgets", "60", "--max-rounds", "-1",
                    "--output-dir", tmp_path / "al")  # fmt: skip
     assert done.returncode != 0 and "max_rounds must be a positive number" in done.stderr
+
+
+def test_overwrite_onto_the_input_is_refused_and_the_source_survives(tmp_path, ag_small):
+    """Regression (issue 14, item 4): ``--overwrite`` with ``--output-dir`` equal to the input deleted the source."""
+    data = tmp_path / "pool"
+    ag_small.select(range(200)).save_to_disk(str(data))
+    for out in (data, tmp_path):
+        done = run_cli("select", "--dataset", data, "--proxy", "tfidf", "--strategy", "margin", "--budget", "10",
+                       "--output-dir", out, "--overwrite", "--quiet")  # fmt: skip
+        assert done.returncode != 0 and len(done.stderr.splitlines()) == 1
+        assert "writing it could destroy the input: choose an output folder outside" in done.stderr
+    assert datasets.load_from_disk(str(data)).num_rows == 200
+
+
+def test_a_relative_dataset_path_is_recorded_so_it_resolves_from_anywhere(tmp_path, ag_small):
+    """Regression (issue 14, item 8): a selection recorded ``--dataset`` as typed (relative to the caller's folder),
+    so evaluating on it from another folder failed (or, through the datasets cache, read another folder's rows)."""
+    work = tmp_path / "work"
+    ag_small.select(range(200)).to_parquet(str(work / "data" / "train.parquet"))
+    done = subprocess.run(
+        [sys.executable, "-m", "svp_hf", "select", "--dataset", "data", "--proxy", "tfidf", "--strategy", "margin",
+         "--budget", "10", "--output-dir", "out", "--quiet"],
+        cwd=work, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    recorded = json.loads((work / "out" / "selection_config.json").read_text())["source"]["dataset"]
+    assert recorded == str((work / "data").resolve())
+    from svp_hf import load_pool
+
+    assert load_pool(recorded, "train").num_rows == 200  # from this test's folder, not work/
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--num_train_epoch", "1"], "unknown flag --num_train_epoch: neither an svp-hf train flag nor a "
+         "transformers.TrainingArguments field; did you mean --num_train_epochs?"),
+        (["--max", "5"], "unknown flag --max"),  # argparse's prefix matching took it for --max-length 5
+        (["--max_length", "64"], "did you mean --max-length?"),
+        (["--no_such_training_flag", "3"], "unknown flag --no_such_training_flag"),
+        (["--num_train_epochs", "-1"], "--num_train_epochs -1.0 would train nothing"),
+        (["--num_train_epochs", "0"], "--num_train_epochs 0.0 would train nothing"),
+        (["--max-length", "-5"], "argument --max-length: must be a positive number, got -5"),
+        (["--max-length", "0"], "argument --max-length: must be a positive number, got 0"),
+        (["--image-size", "0"], "argument --image-size: must be a positive number, got 0"),
+    ],
+)  # fmt: skip
+def test_train_refuses_wrong_flags_in_one_line_before_any_work(ag_news_path, tmp_path, capsys, monkeypatch, flags,
+                                                              message):  # fmt: skip
+    """Regression (issue 14, item 5): wrong training flags were accepted (an abbreviation silently dropped, -1 epochs
+    trained 0 steps and reported success, --max-length -5 died in an OverflowError)."""
+    import svp_hf.data
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("data was loaded")
+
+    monkeypatch.setattr(svp_hf.data, "load_pool", no_work)
+    try:
+        code = main(["train", "--dataset", str(ag_news_path), "--model", "bert-tiny", "--output-dir",
+                     str(tmp_path / "m"), *flags])  # fmt: skip
+    except SystemExit as exit:  # argparse's own errors
+        code = exit.code
+    err = capsys.readouterr().err
+    assert code != 0 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "m").exists()
+
+
+def test_training_flags_map_to_their_fields():
+    """Every TrainingArguments spelling the Trainer accepts reaches it: dashes, ``=value`` and ``--no_FIELD``."""
+    from svp_hf.cli import _training_args
+
+    assert _training_args(["--num-train-epochs=2", "--save_steps", "5", "--no_remove_unused_columns"]) == {
+        "num_train_epochs": 2.0,
+        "save_steps": 5,
+        "remove_unused_columns": False,
+    }
+    assert _training_args(["--num_train_epochs", "0", "--max_steps", "3"]) == {"num_train_epochs": 0.0, "max_steps": 3}

@@ -1,3 +1,5 @@
+import os
+
 import datasets
 import numpy as np
 import pytest
@@ -42,6 +44,40 @@ def test_missing_local_path_is_a_clear_error(tmp_path):
 def test_hub_id_offline_is_a_clear_error():
     with pytest.raises(DatasetNotFoundError, match="Hugging Face Hub"):
         load_pool("someone/surely-not-a-dataset-xyz", "train")
+
+
+_LOAD_SRC = "import svp_hf; print(svp_hf.load_pool('src', 'test[:3]')['text'])"
+
+
+def test_a_name_that_is_not_here_never_loads_another_folders_cached_rows(tmp_path):
+    """Regression (issue 14, item 9): offline, ``load_pool("src")`` run where no ``src/`` exists returned the rows of
+    an earlier run on a different local folder also named ``src`` (the datasets cache files both under that name).
+    A cache entry counts as the Hub's only when it is stored under a commit hash, as Hub datasets are."""
+    import shutil
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_DATASETS_CACHE": str(tmp_path / "cache"), "HF_DATASETS_OFFLINE": "1"}
+
+    def load_src(cwd):
+        return subprocess.run([sys.executable, "-c", _LOAD_SRC], cwd=cwd, env=env, capture_output=True, text=True)
+
+    (tmp_path / "a" / "src").mkdir(parents=True)
+    (tmp_path / "b").mkdir()
+    datasets.Dataset.from_dict({"text": ["x", "y", "z"], "label": [0, 1, 0]}).to_parquet(
+        str(tmp_path / "a" / "src" / "test.parquet")
+    )
+    here = load_src(tmp_path / "a")
+    assert here.returncode == 0 and "['x', 'y', 'z']" in here.stdout, here.stderr
+    there = load_src(tmp_path / "b")
+    assert there.returncode != 0 and "['x'" not in there.stdout
+    assert "DatasetNotFoundError" in there.stderr and "made from a local folder elsewhere" in there.stderr
+
+    # the same entry stored the way the Hub's are (under a 40-hex commit hash) is used offline, as datasets intends
+    (entry,) = [p for p in (tmp_path / "cache" / "src" / "default" / "0.0.0").iterdir() if p.is_dir()]
+    shutil.move(str(entry), str(entry.with_name("a" * 40)))
+    hub = load_src(tmp_path / "b")
+    assert hub.returncode == 0 and "['x', 'y', 'z']" in hub.stdout, hub.stderr
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
@@ -138,6 +174,25 @@ def test_task_round_trips_through_dict():
 def test_empty_text_mask_counts_none_empty_and_whitespace():
     ds = datasets.Dataset.from_dict({"text": ["ok", None, "", "  \n\t", "fine"]})
     assert empty_text_mask(ds, "text").tolist() == [False, True, True, True, False]
+
+
+def test_texts_of_only_invisible_characters_count_as_empty(caplog):
+    """Regression (issue 14): a text of zero-width characters or exotic spaces shows nothing but counted as a text."""
+    import logging
+
+    from svp_hf import select
+
+    blank = ["\u200b", "\u200c\u200d", "\ufeff", "\u2060", "\u00a0\u3000", " \u200b\t\ufeff\n", "\u00ad", "\u2028"]
+    visible = ["a\u200b", "\u00a0x", "\ufeffhello", "日本", "é", "\u200dok"]
+    ds = datasets.Dataset.from_dict({"text": blank + visible})
+    assert empty_text_mask(ds, "text").tolist() == [True] * len(blank) + [False] * len(visible)
+    # the same handling as an empty text: never selected, never trained on, counted
+    texts = [f"document number {i} about topic {i % 3}" for i in range(30)] + blank
+    pool = datasets.Dataset.from_dict({"text": texts, "label": [i % 3 for i in range(len(texts))]})
+    with caplog.at_level(logging.WARNING, logger="svp_hf"):
+        result = select(pool, proxy="tfidf", strategy="entropy", budget=30, proxy_kwargs={"self_check": False})
+    assert f"{len(blank)} of {len(texts)} rows have no text" in caplog.text
+    assert result.num_empty_text == len(blank) and sorted(result.indices.tolist()) == list(range(30))
 
 
 # -- budgets --------------------------------------------------------------------------------------------------

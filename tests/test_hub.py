@@ -135,6 +135,86 @@ def test_selection_result_push_to_hub_local_dir_and_active_learning_folder(ag_sm
     assert datasets.load_dataset(str(hub), split="train", cache_dir=str(tmp_path / "cache")).num_rows == 120
 
 
+def _answer_pending(learner, pool, tmp_path):
+    """Label the pending round from the pool's true labels, as an annotator would, and import it."""
+    pending = json.loads((learner.dir / "state.json").read_text())["pending"]
+    rows = [json.loads(line) for line in (learner.dir / pending["files"][0]).read_text().splitlines()]
+    names = pool.features["label"].names
+    for row in rows:
+        row["label"] = names[pool[row["svp_pool_index"]]["label"]]
+    path = tmp_path / f"round_{pending['round']}.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return learner.import_labels(path)
+
+
+def test_pushing_an_unfinished_human_run_describes_only_committed_rounds(ag_small, tmp_path, caplog):
+    """Regression (issue 14): the card of a human-oracle run pushed while a query awaited labels described rounds that
+    never happened ("a margin strategy chose the next rows" when only the random initial set was labeled) and did not
+    say the run was unfinished. The upload holds the committed rounds; the card says what is missing."""
+    import logging
+    import shutil
+
+    pool = ag_small.select(range(200))
+    config = svp_hf.ActiveLearningConfig(
+        proxy="tfidf", strategy="margin", initial=20, budgets=[40, 60], batch_size=None,
+        label_names=pool.features["label"].names,
+    )  # fmt: skip
+    out = tmp_path / "al"
+    learner = svp_hf.ActiveLearner(pool.remove_columns("label"), out, config, oracle="human")
+    learner.run()
+    with pytest.raises(svp_hf.ConfigError, match="no labeled rows yet: round 0 waits for labels; fill"):
+        prepare_upload(out, tmp_path / "hub0")
+
+    _answer_pending(learner, pool, tmp_path)
+    learner.run()  # round 1 is queried and waits for labels
+    with caplog.at_level(logging.WARNING, logger="svp_hf"):
+        hub = prepare_upload(out, tmp_path / "hub1")
+    assert "is an unfinished active-learning run" in caplog.text
+    card = (hub / "README.md").read_text()
+    assert "**This active-learning run is unfinished**: 20 rows of the 60 its schedule plans" in card
+    assert "the query of round 1 (20 rows) awaits labels and is not in the data" in card
+    assert "round 0 only, the initial set chosen by **random**; the **margin** strategy" in card
+    assert "Active learning: " not in card and "retrained" not in card  # no round of margin selection happened
+    assert "| strategy | `random` |" in card and "| budget | [40, 60], unfinished (20 rows) |" in card
+    tags = front_matter(card)["tags"]
+    assert "strategy:random" in tags and "strategy:margin" not in tags and "proxy:tfidf" not in tags
+    record = json.loads((hub / "selection_config.json").read_text())
+    assert record["finished"] is False and record["pending_round"] == {"round": 1, "queried": 20}
+    assert record["rounds"] == len(record["active_learning_rounds"]) == 1 and record["planned_labeled"] == 60
+    assert record["config"]["strategy"] == "margin"  # the run's settings stay as they are, to resume it
+    assert datasets.load_dataset(str(hub), split="train", cache_dir=str(tmp_path / "c1")).num_rows == 20
+    shutil.copytree(out / "labeled", tmp_path / "labeled_round0")
+
+    _answer_pending(learner, pool, tmp_path)
+    learner.run()  # round 2 waits
+    card = (prepare_upload(out, tmp_path / "hub2") / "README.md").read_text()
+    assert "40 rows of the 60 its schedule plans (budgets [40, 60]) are labeled, in 2 committed round(s)" in card
+    assert "then 1 round(s) in which a **tfidf** proxy was retrained" in card and "the query of round 2" in card
+    assert "strategy:margin" in front_matter(card)["tags"]
+
+    # labeled/ older than state.json (a run stopped between the two writes): refused, not carded as 2 rounds
+    shutil.rmtree(out / "labeled")
+    shutil.copytree(tmp_path / "labeled_round0", out / "labeled")
+    with pytest.raises(svp_hf.ConfigError, match="holds 20 rows, but the 2 rounds committed in state.json labeled 40"):
+        prepare_upload(out, tmp_path / "stale")
+    with pytest.raises(svp_hf.LabelError, match="round 2 is waiting for labels"):
+        learner.run()  # a rerun rebuilds labeled/ first, then says what it waits for
+    assert datasets.load_from_disk(str(out / "labeled")).num_rows == 40
+
+    _answer_pending(learner, pool, tmp_path)
+    learner.run()
+    card = (prepare_upload(out, tmp_path / "hub3") / "README.md").read_text()
+    assert "Active learning: 3 rounds" in card and "unfinished" not in card
+    assert json.loads((tmp_path / "hub3" / "selection_config.json").read_text())["finished"] is True
+
+    # a simulated run stopped early (--max-rounds) has no pending query: the card says it was stopped
+    sim = svp_hf.ActiveLearner(pool, tmp_path / "sim", svp_hf.ActiveLearningConfig(
+        proxy="tfidf", strategy="margin", initial=20, budgets=[40, 60], batch_size=None))  # fmt: skip
+    sim.run(max_rounds=2)
+    card = (prepare_upload(tmp_path / "sim", tmp_path / "hub_sim") / "README.md").read_text()
+    assert "40 rows of the 60" in card and "the run was stopped before its schedule ended" in card
+
+
 @pytest.mark.hub
 def test_card_passes_the_hubs_validator(selection_dir, tmp_path):
     """Needs the network: the Hub's own /api/validate-yaml check."""

@@ -107,6 +107,81 @@ def test_random_strategy_needs_no_proxy_outputs():
     assert set(result.indices.tolist()) != set(other.indices.tolist())
 
 
+def test_random_selects_from_a_pool_whose_label_column_is_all_null(tmp_path):
+    """Regression (issue 14): random needs no labels and trains no proxy, yet a pool whose label column was all null
+    (an unlabeled pool with the column already added) was refused while building the task, which only counts classes
+    for random."""
+    import subprocess
+    import sys
+
+    import datasets
+
+    import svp_hf
+
+    texts = [f"an unlabeled document number {i}" for i in range(30)]
+    pools = {
+        "null": datasets.Dataset.from_dict({"text": texts, "label": [None] * 30}),
+        "int": datasets.Dataset.from_dict(
+            {"text": texts, "label": [None] * 30},
+            features=datasets.Features({"text": datasets.Value("string"), "label": datasets.Value("int64")}),
+        ),
+        "string": datasets.Dataset.from_dict(
+            {"text": texts, "label": [None] * 30},
+            features=datasets.Features({"text": datasets.Value("string"), "label": datasets.Value("string")}),
+        ),
+    }
+    for kind, pool in pools.items():
+        result = svp_hf.select(pool, strategy="random", budget=5, seed=0)
+        assert len(set(result.indices.tolist())) == 5 and result.proxy is None, kind
+        assert result.class_counts is None
+        again = svp_hf.select(pool, proxy="tfidf", strategy="random", budget=5, labeled_indices=[0, 1])
+        assert not {0, 1} & set(again.indices.tolist())
+    # a strategy whose proxy trains on the labels still says why it cannot
+    with pytest.raises(svp_hf.LabelError, match="0 class"):
+        svp_hf.select(pools["string"], proxy="tfidf", strategy="margin", budget=5)
+    pools["null"].to_parquet(str(tmp_path / "pool.parquet"))
+    done = subprocess.run(
+        [sys.executable, "-m", "svp_hf", "select", "--dataset", str(tmp_path / "pool.parquet"), "--split", "train",
+         "--strategy", "random", "--budget", "5", "--output-dir", str(tmp_path / "out")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert datasets.load_from_disk(str(tmp_path / "out")).num_rows == 5
+
+
+def test_forgetting_events_without_forgetting_counts_names_the_proxies_that_record_them():
+    from svp_hf import ConfigError
+
+    with pytest.raises(ConfigError, match=r"forgetting_events' needs forgetting counts.*: .*fasttext.*, tfidf"):
+        build_strategy("forgetting_events").select(ProxyOutputs(num_rows=10, probs=np.full((10, 2), 0.5)), 3)
+
+
+def test_forgetting_events_warns_when_the_counts_cannot_rank(ag_small, caplog):
+    """Regression (issue 14): a proxy that recorded one epoch has no forgetting events to count, so every candidate
+    scored 0 and the pick was the tie-break alone, silently."""
+    import logging
+
+    import svp_hf
+
+    pool = ag_small.select(range(300))
+    kwargs = {"observe_epochs": 1, "self_check": False}
+    with caplog.at_level(logging.WARNING, logger="svp_hf"):
+        result = svp_hf.select(pool, proxy="tfidf", strategy="forgetting_events", budget=20, proxy_kwargs=kwargs,
+                               labeled_indices=list(range(0, 300, 3)))  # fmt: skip
+    assert result.proxy.epoch_predictions.shape[0] == 1
+    message = "all 200 candidate rows have the same forgetting count (0), so the 20 picked are a random draw"
+    assert message in caplog.text
+    assert "fewer than two epochs (raise observe_epochs" in caplog.text
+    # counts that rank (the contract table's outputs) warn nothing; only ties among the candidates count
+    caplog.clear()
+    outputs = random_outputs()
+    with caplog.at_level(logging.WARNING, logger="svp_hf"):
+        build_strategy("forgetting_events").select(outputs, 20, exclude=np.arange(0, 200, 2), seed=0)
+        tied = ProxyOutputs(num_rows=6, forgetting=np.array([0, 0, 0, 0, 2, 1], dtype=np.float32))
+        build_strategy("forgetting_events").select(tied, 1, exclude=np.array([4, 5]))  # 4 candidates tie: warned
+    assert caplog.text.count("same forgetting count") == 1
+
+
 def test_registry_validates_names_and_rejects_duplicates():
     reg = Registry("thing")
     reg.register("good_name")(type("A", (), {}))

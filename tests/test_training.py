@@ -123,3 +123,156 @@ def test_text_batches_are_padded_to_their_longest_row(ag_small, tmp_path):
             for pad in ("longest", "max_length")
         ]
     torch.testing.assert_close(logits[0], logits[1], atol=1e-5, rtol=1e-5)
+
+
+TINY = {"num_train_epochs": 1, "per_device_train_batch_size": 16, "seed": 0}
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _train(rows, out, *, training_args=TINY, max_length=32, model="bert-tiny", **kwargs):
+    from svp_hf.training import train_target
+
+    return train_target(rows, model, out, training_args=training_args, max_length=max_length, **kwargs)
+
+
+def _stop_before_saving(monkeypatch):
+    """Make train_target stop after training, before it writes OUTPUT_DIR: the partial folder keeps its checkpoints,
+    as after a run killed at that point."""
+    import svp_hf.training
+
+    def stopped(*args, **kwargs):
+        raise _Stopped
+
+    monkeypatch.setattr(svp_hf.training, "atomic_directory", stopped)
+
+
+def test_a_checkpoint_of_another_run_is_refused_or_discarded_never_resumed(ag_small, tmp_path, monkeypatch, caplog):
+    """Regression (issue 14, item 2): a rerun resumed OUTPUT_DIR.partial's last checkpoint whatever run had left it
+    (other rows, other settings), and the model card then said the model was trained on the new rows."""
+    from svp_hf.errors import CheckpointMismatchError, OutputExistsError
+    from svp_hf.training import RUN_RECORD
+
+    rows, other = ag_small.select(range(48)), ag_small.select(range(48, 96))
+    out, partial = tmp_path / "model", tmp_path / "model.partial"
+    with monkeypatch.context() as m:
+        _stop_before_saving(m)
+        with pytest.raises(_Stopped):
+            _train(rows, out)
+    assert (partial / "checkpoint-3").is_dir()
+    first = json.loads((partial / RUN_RECORD).read_text())
+    assert first["train_rows"]["num_rows"] == 48 and first["training_args"]["seed"] == 0
+
+    for changed, named in [
+        ({"rows": other}, "train rows (48 rows, other values)"),
+        ({"rows": rows.select(range(40))}, "train rows (48 -> 40 rows)"),
+        ({"eval_dataset": other.select(range(16))}, "eval rows"),
+        ({"training_args": {**TINY, "num_train_epochs": 2}}, "num_train_epochs 1 -> 2"),
+        ({"training_args": {**TINY, "learning_rate": 1e-3}}, "learning_rate"),
+        ({"max_length": 16}, "max_length 32 -> 16"),
+    ]:
+        kwargs = {"rows": rows, **changed}
+        with pytest.raises(CheckpointMismatchError, match="checkpoints of a different training run") as refused:
+            _train(kwargs.pop("rows"), out, **kwargs)
+        assert named in str(refused.value) and "rerun with the same inputs" in str(refused.value)
+        assert "pass --overwrite (overwrite=True) to discard them and start afresh" in str(refused.value)
+        assert isinstance(refused.value, OutputExistsError)
+    assert (partial / "checkpoint-3").is_dir() and not out.exists()  # refusing touched nothing
+
+    caplog.set_level("WARNING", logger="svp_hf")
+    with monkeypatch.context() as m:  # --overwrite: the other run's checkpoints are discarded, training starts afresh
+        _stop_before_saving(m)
+        with pytest.raises(_Stopped):
+            _train(other, out, overwrite=True)
+    assert "discarding" in caplog.text and "resuming" not in caplog.text
+    assert json.loads((partial / RUN_RECORD).read_text())["train_rows"] != first["train_rows"]
+    with pytest.raises(CheckpointMismatchError):
+        _train(rows, out)
+
+    caplog.clear()
+    metrics = _train(other, out)  # the same inputs as the run that left the checkpoint: resumed
+    assert "resuming from" in caplog.text and metrics["train_global_step"] == 3
+    assert (out / "model.safetensors").is_file() and not partial.exists()
+
+
+def test_a_checkpoint_without_a_run_record_is_not_resumed(ag_small, tmp_path):
+    """A partial folder left by an older svp-hf (checkpoints, no record of the run) cannot be told apart from another
+    run's: it is refused, or discarded with overwrite."""
+    from svp_hf.errors import CheckpointMismatchError
+
+    rows, out = ag_small.select(range(48)), tmp_path / "model"
+    (tmp_path / "model.partial" / "checkpoint-2").mkdir(parents=True)
+    with pytest.raises(CheckpointMismatchError, match="older svp-hf"):
+        _train(rows, out)
+    metrics = _train(rows, out, overwrite=True)
+    assert metrics["train_global_step"] == 3 and (out / "model.safetensors").is_file()
+
+
+def test_runs_that_would_train_nothing_are_refused_before_any_work(ag_small, tmp_path, monkeypatch):
+    """Regression (issue 14, item 5): zero or negative epochs trained 0 steps and reported success."""
+    import svp_hf.training
+    from svp_hf.errors import ConfigError, EmptyPoolError
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("a model was built")
+
+    monkeypatch.setattr(svp_hf.training, "build_target", no_work)
+    rows, out = ag_small.select(range(48)), tmp_path / "model"
+    for epochs in (-1, 0):
+        with pytest.raises(ConfigError, match=f"--num_train_epochs {epochs} would train nothing"):
+            _train(rows, out, training_args={"num_train_epochs": epochs})
+    with pytest.raises(ConfigError, match="did you mean 'num_train_epochs'"):
+        _train(rows, out, training_args={"num_train_epoch": 1})
+    with pytest.raises(EmptyPoolError, match="no rows"):
+        _train(rows.select([]), out)
+    for length in (-5, 0):
+        with pytest.raises(ConfigError, match=f"--max-length must be a positive number, got {length}"):
+            _train(rows, out, max_length=length)
+    assert not out.exists() and not (tmp_path / "model.partial").exists()
+
+
+def test_steps_flags_switch_their_strategy_unless_one_is_given(ag_small, tmp_path):
+    """Regression (issue 14, item 5): --save_steps N was ignored, as save_strategy stayed "epoch"."""
+    out = tmp_path / "model"
+    args = {**TINY, "max_steps": 2, "save_steps": 1, "eval_steps": 1, "logging_steps": 1, "logging_strategy": "no"}
+    _train(ag_small.select(range(48)), out, eval_dataset=ag_small.select(range(100, 116)), training_args=args)
+    saved = json.loads((out / "training_args.json").read_text())
+    assert (saved["save_strategy"], saved["save_steps"]) == ("steps", 1)
+    assert (saved["eval_strategy"], saved["eval_steps"]) == ("steps", 1)
+    assert saved["logging_strategy"] == "no"  # the user's strategy wins
+
+
+def test_vdcnn_follows_a_named_lr_scheduler(ag_small, tmp_path, monkeypatch):
+    """--lr_scheduler_type was ignored for VDCNN (its SGD came with the reference schedule); now the Trainer builds
+    that schedule over the SGD optimizer. --warmup_steps alone, which the reference schedule has no place for, is
+    refused."""
+    from svp_hf.errors import ConfigError
+
+    rows, out = ag_small.select(range(32)), tmp_path / "vdcnn"
+    with pytest.raises(ConfigError, match="no warm-up"):
+        _train(rows, out, model="vdcnn-9", max_length=128, training_args={**TINY, "warmup_steps": 2})
+    args = {**TINY, "per_device_train_batch_size": 8, "logging_steps": 1, "lr_scheduler_type": "linear"}
+    with monkeypatch.context() as m:
+        _stop_before_saving(m)
+        with pytest.raises(_Stopped):
+            _train(rows, out, model="vdcnn-9", max_length=128, training_args=args)
+    state = json.loads((tmp_path / "vdcnn.partial" / "checkpoint-4" / "trainer_state.json").read_text())
+    rates = [log["learning_rate"] for log in state["log_history"] if "learning_rate" in log]
+    assert len(rates) == 4 and rates == sorted(rates, reverse=True) and rates[0] > rates[-1]
+
+
+def test_saved_files_are_readable_like_the_others(ag_small, tmp_path):
+    """Regression (issue 14): model.safetensors was saved with mode 0600 (safetensors writes it through a private
+    temporary file) while every other file had the umask's 0644."""
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        _train(ag_small.select(range(16)), tmp_path / "model", training_args={**TINY, "max_steps": 1})
+    finally:
+        os.umask(mask)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "model").iterdir() if p.is_file()}
+    assert "model.safetensors" in modes and set(modes.values()) == {0o644}, modes

@@ -24,7 +24,6 @@ import math
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ import pyarrow.compute as pc
 
 from ..data import check_max_words
 from ..errors import ConfigError, MissingDependencyError, ProxyError
+from ..io import scratch_dir
 from .base import Proxy, register_proxy
 
 logger = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ class FastTextProxy(Proxy):
         fasttext = import_fasttext()
         args = self._train_args(dataset.num_rows)
         self.fitted_epochs = args["epoch"]
-        with tempfile.TemporaryDirectory(prefix="svp_fasttext_") as tmp:
+        with scratch_dir("svp_fasttext_") as tmp:
             train_file = os.path.join(tmp, "train.txt")
             self._write_training_file(dataset, labels, train_file)
             self.model = self._train(fasttext, train_file, args, os.path.join(tmp, MODEL_FILE))
@@ -168,7 +168,7 @@ class FastTextProxy(Proxy):
         epochs = args["epoch"]
         self.fitted_epochs = epochs
         out = np.empty((epochs, observe.num_rows), dtype=np.int16)
-        with tempfile.TemporaryDirectory(prefix="svp_fasttext_") as tmp:
+        with scratch_dir("svp_fasttext_") as tmp:
             train_file = os.path.join(tmp, "train.txt")
             self._write_training_file(dataset, labels, train_file)
             for e in range(1, epochs + 1):
@@ -267,7 +267,7 @@ class FastTextProxy(Proxy):
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                     raise ConfigError(f"fasttext {key} must be a positive number, got {value!r}")
             out = np.full((len(labels), self.task.num_labels), -np.inf)
-            with tempfile.TemporaryDirectory(prefix="svp_fasttext_cv_") as tmp:
+            with scratch_dir("svp_fasttext_cv_") as tmp:
                 spec = {"num_labels": self.task.num_labels, "prefix": LABEL_PREFIX, "folds": []}
                 for i, (train_idx, test_idx) in enumerate(folds):
                     fold = {

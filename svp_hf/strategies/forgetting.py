@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from ..errors import ConfigError
+from ..proxies.base import PROXIES
 from .base import Strategy, StrategyResult, argselect, register_strategy
+
+logger = logging.getLogger(__name__)
 
 
 def forgetting_counts(epoch_predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -39,14 +44,34 @@ class ForgettingEvents(Strategy):
 
     In core-set mode the proxy trains on every row, so every row has a forgetting count. With a labeled subset
     (active learning) the candidates are unlabeled, so their score is the number of prediction flips between
-    epochs. Needs a proxy whose training can be observed epoch by epoch (``fasttext``, ``tfidf``).
+    epochs. Needs a proxy whose training can be observed epoch by epoch (``fasttext``, ``tfidf``, ...: the proxies
+    with ``observable``), over at least two epochs. Outputs without forgetting counts are an error; counts that are the
+    same for every candidate (one observed epoch, or nothing ever forgotten) log a warning, as the ranking is then the
+    random tie-break alone.
     """
 
     requires = frozenset({"forgetting"})
 
     def select(self, outputs, n, *, exclude=None, seed=0, labeled=None):
         if outputs.forgetting is None:
-            raise ConfigError("strategy 'forgetting_events' needs forgetting counts from the proxy's training")
+            observable = ", ".join(name for name in PROXIES.names() if PROXIES.get(name).observable)
+            raise ConfigError(
+                "strategy 'forgetting_events' needs forgetting counts recorded while the proxy trained "
+                f"(ProxyOutputs.forgetting); `select` records them with a proxy observed epoch by epoch: {observable}"
+            )
         scores = np.asarray(outputs.forgetting, dtype=np.float32)
         indices = argselect(scores, n, higher_is_better=True, exclude=exclude, rng=seed)
+        candidates = np.ones(scores.shape[0], dtype=bool)
+        if exclude is not None:
+            exclude = np.asarray(exclude)
+            candidates[exclude if exclude.dtype == bool else exclude.astype(np.int64)] = False
+        values = scores[candidates]
+        if values.size > n and (values == values[0]).all():
+            logger.warning(
+                "forgetting_events: all %d candidate rows have the same forgetting count (%g), so the %d picked are "
+                "a random draw. The proxy recorded fewer than two epochs (raise observe_epochs for tfidf, embedding, "
+                "hybrid; epochs for fasttext, timm, transformer, vdcnn) or forgot nothing; a probability strategy "
+                "(margin, entropy) ranks with the same proxy",
+                values.size, values[0], n,
+            )  # fmt: skip
         return StrategyResult(indices, scores, True)
