@@ -12,11 +12,12 @@ Output folder layout (DIR):
   from the state, rebuilt on resume if a run stopped before writing it.
 - ``rounds.jsonl``: one line per completed round; also derived from ``state.json``.
 - ``pending/round_NNNN.{jsonl,csv}``: with the human oracle, the batch waiting for labels.
+
+Who labels a query is the oracle's business (`svp_hf.oracles`); this module keeps the rounds and the state.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
@@ -43,6 +44,7 @@ from .data import (
 )
 from .errors import BudgetError, ConfigError, LabelError, OutputExistsError
 from .io import atomic_directory, atomic_file, check_output_path, write_json_atomic
+from .oracles import ORACLES, build_oracle
 from .proxies import Proxy, ProxyOutputs, build_proxy
 from .proxies.features import texts_digest
 from .selection import _with_oracle_labels, select
@@ -221,13 +223,14 @@ class ActiveLearner:
         inputs = [self.pool, eval_dataset, self.source.get("dataset")]
         self.dir = check_output_path(output_dir, inputs=inputs, resumable=True)  # a rerun continues in it
         self.config = config
-        if oracle not in ("simulate", "human"):
-            raise ConfigError(f"oracle must be 'simulate' or 'human', got {oracle!r}")
+        if oracle not in ORACLES:
+            raise ConfigError(f"oracle must be one of {', '.join(repr(n) for n in ORACLES)}, got {oracle!r}")
         self.oracle = oracle
         self.eval_dataset = eval_dataset
         self._fingerprint: str | None = None
         check_input_column(self.pool, config.text_column, config.image_column)
         self.task = self._task()
+        self.labeler = build_oracle(oracle, self.pool, self.task, self.dir)
         self.plan = plan_rounds(config, self.pool.num_rows)
 
     # -- setup ----------------------------------------------------------------------------------------------
@@ -334,18 +337,14 @@ class ActiveLearner:
         done = 0
         while state.completed_rounds < len(self.plan) and (max_rounds is None or done < max_rounds):
             query = self._query(state)
-            if self.oracle == "human":
-                _on_main(lambda q=query: self._export(q), "writing the pending round")
+            if not self.labeler.answers_now:
+                _on_main(lambda q=query: self._hand_over(q), "writing the pending round")
                 logger.info(
                     "round %d: %d rows to label in %s; fill the label column and rerun with --labels FILE",
                     query["round"], len(query["indices"]), self.dir / "pending",
                 )  # fmt: skip
                 return state
-            labels = self.task.encode_labels(self.pool.select(query["indices"]))
-            missing = int((labels < 0).sum())
-            if missing:
-                raise LabelError(f"{missing} queried rows have no label in column {self.config.label_column!r}")
-            state = self._commit(state, query, labels)
+            state = self._commit(state, query, self.labeler.ask(query))
             done += 1
         if state.completed_rounds >= len(self.plan):
             state = self._finish(state)
@@ -535,53 +534,28 @@ class ActiveLearner:
         ds = ds.add_column("svp_pool_index", state.indices.astype(np.int64))
         return ds.add_column("svp_round", state.rounds.astype(np.int32))
 
-    # -- the human oracle -----------------------------------------------------------------------------------
+    # -- queries that people answer later -------------------------------------------------------------------
+    def _hand_over(self, query: dict[str, Any]) -> None:
+        """Give the query to the oracle, then record it as pending: the rows and scores in ``pending/`` and the round
+        in ``state.json`` (written last, so a run killed before it asks the same query again)."""
+        r = query["round"]
+        self.labeler.ask(query)
+        with atomic_file(self.dir / "pending" / f"round_{r:04d}.npz") as tmp:
+            np.savez(tmp, indices=query["indices"], scores=query["scores"])
+        saved = json.loads((self.dir / STATE_FILE).read_text()) if (self.dir / STATE_FILE).exists() else {}
+        pending = {"round": r, "files": self.labeler.pending_files(r), "record": query["record"]}
+        document = self._state_document(saved.get("state_file"), saved.get("records", []), pending)
+        write_json_atomic(self.dir / STATE_FILE, document)
+
     def _pending(self) -> dict[str, Any] | None:
         state_file = self.dir / STATE_FILE
         if not state_file.exists():
             return None
         return json.loads(state_file.read_text()).get("pending")
 
-    def _export(self, query: dict[str, Any]) -> None:
-        r = query["round"]
-        name = f"round_{r:04d}"
-        pending_dir = self.dir / "pending"
-        if self.task.modality == "image":  # annotators get PNG files; the row names the file
-            shown, images = "image", self._export_images(query["indices"], pending_dir / f"{name}_images")
-            inputs = [f"{name}_images/{p}" for p in images]
-        else:
-            shown, inputs = "text", self.pool.select(query["indices"])[self.config.text_column]
-        rows = [
-            {"svp_round": r, "svp_pool_index": int(i), shown: t, "label": ""} for i, t in zip(query["indices"], inputs)
-        ]
-        jsonl = pending_dir / f"{name}.jsonl"
-        with atomic_file(jsonl) as tmp:
-            tmp.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
-        csv_file = pending_dir / f"{name}.csv"
-        with atomic_file(csv_file) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=["svp_round", "svp_pool_index", shown, "label"])
-            writer.writeheader()
-            writer.writerows(rows)
-        with atomic_file(pending_dir / f"{name}.npz") as tmp:
-            np.savez(tmp, indices=query["indices"], scores=query["scores"])
-        saved = json.loads((self.dir / STATE_FILE).read_text()) if (self.dir / STATE_FILE).exists() else {}
-        pending = {"round": r, "files": [f"pending/{name}.jsonl", f"pending/{name}.csv"], "record": query["record"]}
-        document = self._state_document(saved.get("state_file"), saved.get("records", []), pending)
-        write_json_atomic(self.dir / STATE_FILE, document)
-
-    def _export_images(self, indices: np.ndarray, folder: Path) -> list[str]:
-        """Write the queried images as ``<pool index>.png`` into ``folder`` (atomically); returns the file names."""
-        rows = self.pool.select(indices).select_columns([self.task.image_column])
-        names = []
-        with atomic_directory(folder, overwrite=True) as tmp:
-            for i, row in zip(indices, rows):
-                names.append(f"{int(i)}.png")
-                row[self.task.image_column].save(tmp / names[-1], format="PNG")
-        return names
-
     def import_labels(self, path: str | os.PathLike) -> ActiveLearningState:
-        """Import a filled label file for the pending round and commit the round. Any problem raises `LabelError`
-        and leaves the state unchanged."""
+        """Import a filled label file for the pending round (`svp_hf.oracles.read_label_file` says what is accepted)
+        and commit the round. Any problem raises `LabelError` and leaves the state unchanged."""
         state = self.load_state()
         pending = self._pending()
         if pending is None:
@@ -589,137 +563,10 @@ class ActiveLearner:
         r = pending["round"]
         with np.load(self.dir / "pending" / f"round_{r:04d}.npz") as arrays:
             indices, scores = arrays["indices"], arrays["scores"]
-        labels = self._read_label_file(Path(path), r, indices)
+        labels = self.labeler.collect(path, r, indices)
         return self._commit(
             state, {"round": r, "indices": indices, "scores": scores, "record": pending["record"]}, labels
         )
-
-    def _read_label_file(self, path: Path, round_index: int, indices: np.ndarray) -> np.ndarray:
-        """The label ids of ``indices`` from a filled ``pending/`` file, as spreadsheets and JSON tools write it: CSV
-        (UTF-8 with or without a byte-order mark, any line endings) or JSON lines. A label is a class name (surrounding
-        whitespace ignored) or a whole number (``2``, ``2.0``, ``"2"``): the class of that name when the classes are
-        numbers (a pool with integer labels), else the class id, in the order of ``labeled/``'s ClassLabel."""
-        if not path.is_file():
-            raise LabelError(f"label file {path} does not exist")
-        rows = _label_file_rows(path)
-        label_names = list(self.task.label_names)
-        names = {n: i for i, n in enumerate(label_names)}
-        # ids are accepted unless a class is itself named by a number: "1" would then be ambiguous
-        ids_allowed = not any(_whole_number(n) is not None for n in label_names)
-        wanted = {int(i) for i in indices}
-        got: dict[int, int] = {}
-        for line_no, row in rows:
-            row_round, idx = _whole_number(row.get("svp_round", round_index)), _whole_number(row.get("svp_pool_index"))
-            if row_round is None or idx is None:
-                raise LabelError(f"{path}:{line_no}: needs integer svp_pool_index and svp_round fields")
-            if row_round != round_index:
-                raise LabelError(
-                    f"{path}:{line_no}: the file is from round {row_round}, round {round_index} is pending"
-                )
-            if idx not in wanted:
-                raise LabelError(f"{path}:{line_no}: pool index {idx} was not queried in round {round_index}")
-            if idx in got:
-                raise LabelError(f"{path}:{line_no}: pool index {idx} is labeled twice")
-            got[idx] = _label_id(row.get("label"), names, ids_allowed, f"{path}:{line_no}")
-        missing = sorted(wanted - set(got))
-        if missing:
-            raise LabelError(f"{path}: {len(missing)} queried rows have no label, e.g. pool indices {missing[:5]}")
-        return np.array([got[int(i)] for i in indices], dtype=np.int64)
-
-
-# stripped from label cells besides whitespace: what editors and spreadsheets leave at the ends of a pasted value
-_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
-
-
-def _label_file_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    """``(line number, row)`` of a label file; CSV rows whose cells are all empty (a spreadsheet's leftovers) are
-    skipped. ``utf-8-sig`` reads files with and without a byte-order mark (Excel's "CSV UTF-8" writes one)."""
-    try:
-        if path.suffix.lower() == ".csv":
-            with open(path, newline="", encoding="utf-8-sig") as f:
-                reader = csv.DictReader(f)
-                reader.fieldnames = [(name or "").strip(" \t" + _INVISIBLE) for name in reader.fieldnames or []]
-                if len(reader.fieldnames) == 1 and ";" in reader.fieldnames[0]:
-                    raise LabelError(
-                        f"{path}: the columns are separated by ';', not ','; save it as 'CSV UTF-8 (Comma delimited)'"
-                    )
-                rows = []
-                for row in reader:
-                    if any(isinstance(v, str) and v.strip(" \t" + _INVISIBLE) for v in row.values()):
-                        rows.append((reader.line_num, row))
-                return rows
-        rows = []
-        for line_no, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise LabelError(f"{path}: not JSON lines ({err.msg} at line {line_no})") from err
-            if not isinstance(row, dict):
-                raise LabelError(f"{path}:{line_no}: expected a JSON object per line, got {type(row).__name__}")
-            rows.append((line_no, row))
-        return rows
-    except UnicodeDecodeError as err:
-        raise LabelError(
-            f"{path} is not UTF-8 text (byte {err.start}); save it as UTF-8 (Excel: 'CSV UTF-8 (Comma delimited)')"
-        ) from None
-
-
-def _whole_number(value: Any) -> int | None:
-    """``value`` as an int when it is one: ``3``, ``3.0``, ``"3"``, ``" 3.0 "``; else None (bools are not numbers)."""
-    if isinstance(value, str):
-        text = value.strip(" \t" + _INVISIBLE)
-        try:
-            value = int(text)
-        except ValueError:
-            try:
-                value = float(text)
-            except ValueError:
-                return None
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return int(value)
-    return None
-
-
-def _label_id(value: Any, names: dict[str, int], ids_allowed: bool, where: str) -> int:
-    """The class id of one label cell (see `ActiveLearner._read_label_file`); `LabelError` names the classes."""
-    classes = list(names)
-    hint = f"use one of {classes}"
-    if ids_allowed:
-        hint += f" or a class id 0-{len(classes) - 1} (0 = {classes[0]!r})"
-    if isinstance(value, float) and value != value:  # NaN: how pandas writes an empty cell
-        value = None
-    if isinstance(value, bool):  # JSON true / false: only a class of that name
-        value = str(value)
-    if isinstance(value, str):
-        value = value.strip().strip(_INVISIBLE).strip()
-        if value in names:
-            return names[value]
-    if value is None or value == "":
-        raise LabelError(f"{where}: an empty label is not a class; {hint}")
-    if not isinstance(value, (str, int, float)):
-        raise LabelError(f"{where}: label {value!r} (a JSON {type(value).__name__}) is not a class; {hint}")
-    number = _whole_number(value)
-    if number is not None and str(number) in names:  # integer labels: the classes are named by their values
-        return names[str(number)]
-    if number is not None and ids_allowed and 0 <= number < len(classes):
-        return number
-    if number is None and _is_number(str(value)):  # 2.5
-        raise LabelError(f"{where}: label {value!r} is not a whole number, so neither a class nor a class id; {hint}")
-    raise LabelError(f"{where}: label {value!r} is not a class; {hint}")
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def proxy_report(proxy: Proxy) -> dict[str, Any]:
