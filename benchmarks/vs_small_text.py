@@ -491,10 +491,11 @@ def report_markdown(results: dict) -> str:
         f"Seeds: {', '.join(map(str, seeds))}. **Bold**: the best small-text row at that budget; (±x.x) after an "
         "svp-hf cell: its difference from that row, in points. Selection s: svp-hf, every round's proxy fit + "
         "scoring + strategy; small-text, the classifier fits that preceded a query + the queries. One-time s: "
-        "small-text's TF-IDF vectorization; svp-hf, pool features / encodings when the proxy reports them (paid by "
-        "the first cell that needs them when the run shares a feature cache, --feature-cache; '-': read from the "
-        "cache). Self-check s: svp-hf's proxy_check, a diagnostic that selects nothing. "
-        "Wall s: the whole cell, with evaluation and I/O (small-text: its subprocess, with imports).",
+        "small-text's TF-IDF vectorization; svp-hf, pool features / encodings computed, or read from the disk "
+        "cache (--feature-cache), once per run ('-': already in memory from an earlier cell of the same run; cells "
+        "measured before session 6 counted a disk read as selection). Self-check s: svp-hf's proxy_check, a "
+        "diagnostic that selects nothing. Wall s: the whole cell, with evaluation and I/O (small-text: its "
+        "subprocess, with imports).",
     ]
     return "\n".join(lines)
 

@@ -272,10 +272,12 @@ def select(
 
 
 def _split_fit_time(proxy: Proxy, fit_seconds: float) -> dict[str, float]:
-    """The fit's seconds split into the one-time pool features (computed, not loaded from a cache), the self-check
-    (a diagnostic, not needed to select) and the rest (``proxy_fit``: training, tuning)."""
+    """The fit's seconds split into the once-per-run pool features (computed, or read from the disk cache; a lookup
+    in memory in later rounds stays in the fit), the self-check (a diagnostic, not needed to select) and the rest
+    (``proxy_fit``: training, tuning)."""
     out = {}
-    features = getattr(proxy, "feature_seconds", 0.0) if getattr(proxy, "features_cached", True) is False else 0.0
+    once = getattr(proxy, "features_origin", None) in ("computed", "disk")
+    features = getattr(proxy, "feature_seconds", 0.0) if once else 0.0
     check = (proxy.self_check or {}).get("seconds") or 0.0
     if features:
         out["proxy_features"] = features
@@ -339,7 +341,7 @@ def _with_oracle_labels(train, label_ids: np.ndarray, task: ClassificationTask):
     bad = label_ids[(label_ids < 0) | (label_ids >= task.num_labels)]
     if bad.size:
         raise ConfigError(f"label ids {bad[:5].tolist()} are outside 0..{task.num_labels - 1}")
-    train = train.select_columns([task.input_column])
+    train = _in_memory(train.select_columns([task.input_column]))
     feature = datasets.ClassLabel(names=list(task.label_names))
     train = train.add_column(ORACLE_LABEL_COLUMN, label_ids.tolist(), feature=feature)
     return train, task.with_label_column(ORACLE_LABEL_COLUMN)
@@ -348,6 +350,9 @@ def _with_oracle_labels(train, label_ids: np.ndarray, task: ClassificationTask):
 def _check_labeled(labeled_indices, num_rows: int) -> np.ndarray | None:
     if labeled_indices is None:
         return None
+    if not isinstance(labeled_indices, np.ndarray) and any(isinstance(i, (bool, np.bool_)) for i in labeled_indices):
+        # numpy would turn [0, True] into [0, 1]: refused, as the CLI refuses `true` in a --labeled-indices file
+        raise ConfigError(f"labeled_indices must be row numbers, got a bool in {list(labeled_indices)[:10]}")
     labeled = np.asarray(labeled_indices)
     if labeled.size == 0:
         return labeled.astype(np.int64)
@@ -363,8 +368,15 @@ def _check_labeled(labeled_indices, num_rows: int) -> np.ndarray | None:
     return labeled
 
 
+def _in_memory(rows):
+    """``rows`` (a ``select`` of a pool) with its index mapping applied in memory. Adding a column applies it anyway,
+    and by default `datasets` writes the result as ``cache-*.arrow`` beside the pool's own Arrow files: into the
+    user's input folder when the pool came from ``load_from_disk``."""
+    return rows.flatten_indices(keep_in_memory=True) if rows._indices is not None else rows
+
+
 def _with_provenance(pool, indices: np.ndarray, scores: np.ndarray):
-    selected = pool.select(indices)
+    selected = _in_memory(pool.select(indices))
     clash = [c for c in PROVENANCE_COLUMNS if c in selected.column_names]
     if clash:  # re-selecting from an earlier selection: the new provenance replaces the old
         selected = selected.remove_columns(clash)

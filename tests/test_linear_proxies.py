@@ -289,3 +289,22 @@ def test_hybrid_chooses_its_embedding_weight_on_the_labeled_rows(ag_small, fresh
     assert few.hyperparameters["embedding_weight"] == 1.0 and few.tuning["note"] == "too few rows"
     with pytest.raises(ConfigError, match="embedding_weight must be 'auto' or a number"):
         build_proxy("hybrid", embedding_weight="heavy")
+
+
+def test_pool_features_report_where_they_came_from_and_reads_count_once_per_run(ag_small, fresh_cache):
+    """Computing the pool's features, or reading them from the disk cache, is the once-per-run cost (reported as
+    ``proxy_features``, like a peer's vectorization); a later round's lookup in memory stays in the fit."""
+    from svp_hf.selection import _split_fit_time
+
+    pool = ag_small.select(range(300))
+    task = task_from_dataset(pool)
+    labeled = pool.select(range(0, 300, 3))
+    origins = []
+    for clear in (False, True, False):
+        if clear:
+            features_module.clear_memory_cache()
+        proxy = build_proxy("tfidf", self_check=False).fit(labeled, task, unlabeled=pool)
+        origins.append(proxy.features_origin)
+        split = _split_fit_time(proxy, proxy.feature_seconds + 1.0)
+        assert ("proxy_features" in split) == (proxy.features_origin != "memory")
+    assert origins == ["computed", "disk", "memory"]

@@ -130,6 +130,7 @@ class PoolFeatures:
         self._sorted = hashes[self._order]
         self.texts = texts
         self.extras: dict[str, Any] = {}  # derived, label-free things computed on demand (e.g. an SVD)
+        self.origin = "computed"  # where the last lookup found them: "computed", "disk" or "memory"
 
     def rows_of(self, texts: list[str]) -> np.ndarray:
         """Pool row of each text (-1 where the pool does not hold it)."""
@@ -206,13 +207,15 @@ def cached_pool_features(extractor: TextFeatures, texts: list[str], *, disk_cach
         _MEMORY.move_to_end(key)
         cached = _MEMORY[key]
         _restore(extractor, cached.extractor)
-        cached.extractor = extractor
+        cached.extractor, cached.origin = extractor, "memory"
         return cached
     readable = disk_cache and extractor.disk_cacheable
     matrix = _read_entry(cache_root() / "features" / key, extractor) if readable else None
     if matrix is None:
         return None
-    return _remember(key, PoolFeatures(extractor, texts, matrix, digest))
+    found = PoolFeatures(extractor, texts, matrix, digest)
+    found.origin = "disk"
+    return _remember(key, found)
 
 
 def remember_pool_features(

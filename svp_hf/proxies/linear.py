@@ -135,8 +135,10 @@ class LinearHeadProxy(Proxy):
         self.coef: np.ndarray | None = None
         self.intercept: np.ndarray | None = None
         self.temperature = 1.0
-        self.feature_seconds = 0.0  # time spent computing (not loading) the pool's features in the last fit
-        self.features_cached: bool | None = None
+        # the last fit's pool features: where they came from ("computed", "disk" cache, "memory") and the seconds spent
+        # getting them; computing or reading them is a once-per-run cost, reported apart from the rounds' head fits
+        self.features_origin: str | None = None
+        self.feature_seconds = 0.0
         self.pool_digest: str | None = None  # the texts the features were learnt on (kept through save / load)
 
     # -- features -----------------------------------------------------------------------------------------------
@@ -160,12 +162,12 @@ class LinearHeadProxy(Proxy):
 
         t0 = time.perf_counter()
         self.extractor = self._extractor()
-        self.pool, computed = pool_features(
+        self.pool, _ = pool_features(
             self.extractor, self._text_list(unlabeled), disk_cache=bool(self.hyperparameters["cache"])
         )
         self.extractor = self.pool.extractor
         self.pool_digest = self.pool.digest
-        self.features_cached = not computed
+        self.features_origin = self.pool.origin
         self.feature_seconds = time.perf_counter() - t0
 
     def _start_fit(self, dataset, unlabeled) -> None:
