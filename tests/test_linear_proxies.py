@@ -308,3 +308,22 @@ def test_pool_features_report_where_they_came_from_and_reads_count_once_per_run(
         split = _split_fit_time(proxy, proxy.feature_seconds + 1.0)
         assert ("proxy_features" in split) == (proxy.features_origin != "memory")
     assert origins == ["computed", "disk", "memory"]
+
+
+def test_auto_checks_each_candidate_once(ag_small, fresh_cache, monkeypatch):
+    """The chosen candidate's fit reuses the check that chose it (same rows, same folds) instead of a second one, and
+    ends with the very model and calibration a fit with its own check gives."""
+    from svp_hf.proxies.linear import TfidfProxy
+
+    pool = ag_small.select(range(400))
+    task = task_from_dataset(pool)
+    labeled = pool.select(range(0, 400, 2))
+    calls = []
+    original = TfidfProxy._cv_scores
+    monkeypatch.setattr(TfidfProxy, "_cv_scores", lambda self, *a: calls.append(1) or original(self, *a))
+    auto = build_proxy("auto", seed=0, candidates=["tfidf"]).fit(labeled, task, unlabeled=pool)
+    assert auto.chosen == "tfidf" and len(calls) == 1
+    alone = build_proxy("tfidf", seed=0).fit(labeled, task, unlabeled=pool)
+    assert auto.self_check["accuracy"] == alone.self_check["accuracy"]
+    assert auto.inner.temperature == alone.temperature
+    np.testing.assert_array_equal(auto.predict_proba(pool), alone.predict_proba(pool))

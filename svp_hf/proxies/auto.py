@@ -74,16 +74,18 @@ class AutoProxy(Proxy):
     def _start_fit(self, dataset, unlabeled) -> None:
         labels = self.task.labels_for_training(dataset)
         results: dict[str, Any] = {}
+        checks: dict[str, tuple] = {}
         best: list[tuple[str, Proxy, float]] = []
         for name, proxy in self._candidates():
             t0 = time.perf_counter()
             proxy.task = self.task
             try:
                 proxy._start_fit(dataset, unlabeled)
-                check, _ = proxy._check(dataset, labels)
+                check, checked = proxy._check(dataset, labels)
             except MissingDependencyError as err:
                 results[name] = {"skipped": str(err)}
                 continue
+            checks[name] = (check, checked)
             results[name] = {"accuracy": check.get("accuracy"), "seconds": round(time.perf_counter() - t0, 4)}
             if check.get("accuracy") is not None:
                 best.append((name, proxy, check["accuracy"]))
@@ -99,6 +101,8 @@ class AutoProxy(Proxy):
         self._results = results
         kwargs = dict(self.hyperparameters["proxy_kwargs"].get(name, {}))
         self.inner = PROXIES.get(name)(seed=self.seed, **kwargs)
+        if name in checks and checks[name][1] is not None and not self.inner._tuning_space():
+            self.inner._given_check = checks[name]  # its fit reuses the comparison's check of the same rows
 
     def _finish(self) -> None:
         self.self_check = {**(self.inner.self_check or {}), "chosen": self.chosen, "candidates": self._results}

@@ -96,6 +96,7 @@ class Proxy(ABC):
         self.self_check: dict[str, Any] | None = None  # the last fit's self-check (see `check`)
         self.tuning: dict[str, Any] | None = None  # the last fit's tuning trials, when `tune` is on
         self._unlabeled = None
+        self._given_check: tuple | None = None  # a `_check` result of the next fit's rows, computed elsewhere
 
     # -- public API -----------------------------------------------------------------------------------------
     def fit(self, dataset, task: ClassificationTask | None = None, observe=None, unlabeled=None) -> Proxy:
@@ -140,7 +141,10 @@ class Proxy(ABC):
         # tune and check before the final fit: some libraries (fastText) misbehave when other models are trained or
         # loaded in a process after the one that is kept
         checked = self._tune(dataset, labels) if self._tuning_space() else None
-        if self.hyperparameters["self_check"] or checked is not None:
+        given, self._given_check = getattr(self, "_given_check", None), None
+        if given is not None and checked is None:  # checked on these very rows already (`auto`'s comparison)
+            self.self_check, checked = given
+        elif self.hyperparameters["self_check"] or checked is not None:
             self.self_check, checked = self._check(dataset, labels, checked)
         if observe is None:
             self._fit(dataset, labels)
