@@ -5,30 +5,58 @@ For one dataset, simulated active learning (random initial 2% of the pool, then 
 paper's schedule) runs with
   (a) ``baseline``: the target architecture as its own selection model (trained with the target's own recipe),
   (b) ``fasttext``: the fastText proxy,
-  (c) ``tfidf``: a cheaper proxy (TF-IDF + logistic regression),
+  (c) ``tfidf``: a cheaper proxy (TF-IDF + a linear head),
   (d) ``random``: random selection,
-then the target is trained from scratch on each labeled set at each budget and evaluated on the test split.
-Reported: data-selection time (proxy training + scoring + ranking, summed over the rounds up to each budget) and its
-speed-up over (a); target accuracy at each budget (mean ± std over seeds); Spearman rank correlation between each
-proxy's and the baseline's scores of the same pool in the first query (same labeled set); Jaccard overlap of the rows
-each method added with the rows the baseline added. ``--coreset`` adds core-set selection: the target trained on
-30/50/70% of the pool kept by forgetting events / entropy / random against the full pool, with end-to-end time.
+and, by name, ``hybrid`` (TF-IDF beside a frozen all-MiniLM-L6-v2, a linear SVM) and ``embedding`` (the frozen encoder
+with a linear head); then the target is trained from scratch (or, ``--target minilm``, fine-tuned from pretrained
+weights) on each labeled set at each budget and evaluated on the test split.
+A method is ``SELECTOR`` (with ``--strategy``, default least_confidence) or ``SELECTOR+STRATEGY`` with any registered
+strategy, e.g. ``hybrid+margin``, ``hybrid+cluster_margin`` (the batch-aware one), ``baseline+cluster_margin``;
+``random`` takes none. ``--methods comparison`` names the pretrained-target comparison (issue 15): every selector
+with margin and with cluster_margin, and random.
+Reported: data-selection time (proxy training + scoring + ranking, summed over the rounds up to each budget, with the
+one-time pool features of the tfidf / embedding / hybrid proxies: every cell starts with an empty feature cache) and
+its speed-up over the baseline with the same strategy (else plain ``baseline``); target accuracy and macro-F1 at each
+budget (mean ± std over seeds); Spearman rank correlation between each proxy's and the baseline's scores of the same
+pool in the first query (same labeled set; score-based strategies only: a batch-aware strategy's scores are its pick
+order); Jaccard overlap of the rows each method added with the rows the baseline added; class counts of every
+labeled set. ``--coreset`` adds core-set selection: the target trained on 30/50/70% of the pool kept by forgetting
+events / entropy / random against the full pool, with end-to-end time.
+
+Budgets are fractions of the pool (the paper's 10-50%) or row counts, the regime of fine-tuning a pretrained model:
+``--initial 100 --budgets 200,400,800,1600``. Per-class minimum (``--min-per-class K``, default ``auto``): the
+initial set holds K random rows of every class (all of a class's rows when it has fewer), the rest drawn at random
+from the other rows, and grows to K x classes rows when it was smaller; ``auto`` is K = 2 when the initial set
+averages fewer than 10 rows per class (Banking77's 77 classes with 100 rows: 154 rows, 2 per class) and K = 0 (a
+plain random draw, as before) otherwise (AG News, SST-2, IMDB). Queries are the strategies' own choice: no class
+minimum is forced on them.
+
+``--imbalance CLASS:FRACTION`` builds an imbalanced pool with `imbalance()`: after the pool is drawn, CLASS (a label
+name or id) keeps a seeded random FRACTION of its rows (seed 0, the same pool for every run seed; at least one row),
+every other row is kept, in pool order (``--imbalance 3:0.05``: AG News with Sci/Tech cut to 5% of its rows). The
+eval split is not cut: accuracy and macro-F1 weigh every class as the test split does, and the rare class's recall
+(``target_rare_recall``) is read on all its test rows.
 
     python -m benchmarks.svp_speedup --dataset ../shared/data/ag_news --quick
     python -m benchmarks.svp_speedup --dataset ../shared/data/ag_news --full --coreset
+    python -m benchmarks.svp_speedup --dataset ../shared/data/ag_news --target minilm --pool-size 4000 \
+        --test-size 1000 --initial 100 --budgets 200,400,800,1600 --methods comparison --seeds 0,1,2
+    python -m benchmarks.svp_speedup --dataset ../shared/data/ag_news --target minilm --pool-size 4000 \
+        --initial 100 --budgets 200,400,800 --imbalance 3:0.05 --methods random,hybrid+cluster_margin
 
-``--quick`` (under 5 minutes on 2 CPU cores) ends with two lines:
+``--quick`` (under 5 minutes on 2 CPU cores with the default bert-tiny target) ends with two lines:
 ``selection speed-up: X.Xx`` (fastText vs. baseline, at the largest budget) and
 ``target accuracy gap vs baseline: Y.Y points`` (baseline minus fastText at the largest budget; positive = proxy
 worse).
 Results go to ``benchmarks/results/svp_speedup_<dataset>_<target>_<mode>.json`` with plots beside it. Every finished
 (seed, method) cell is saved in ``<results>.partial/`` as it ends: an interrupted run started again with the same
 settings resumes from there. ``--report RESULTS_JSON`` prints a results file as the markdown tables of BENCHMARKS.md
-(the paper's speed-up table shape, accuracy, agreement, core-set) and redraws its plots. ``--methods`` runs a subset
-(e.g. ``fasttext,random`` to compare strategies without the slow baseline); ``--batch-size`` changes the query size
-(default: one query per budget step, as in the paper). Targets are evaluated on the test split, or on validation
-where a dataset has none (SST-2); ``--eval-split`` picks another. ``--proxy-words N`` sets the proxies'
-``max_words``: they read only the first N words of each row, about what a short-input target reads.
+(the paper's speed-up table shape, accuracy, macro-F1, rare-class recall, agreement, core-set; files written before
+macro-F1 was recorded show accuracy only) and redraws its plots. ``--methods`` runs a subset (e.g. ``fasttext,random``
+to compare strategies without the slow baseline); ``--batch-size`` changes the query size (default: one query per
+budget step, as in the paper). Targets are evaluated on the test split, or on validation where a dataset has none
+(SST-2); ``--eval-split`` picks another. ``--proxy-words N`` sets the proxies' ``max_words``: they read only the
+first N words of each row, about what a short-input target reads.
 """
 
 from __future__ import annotations
@@ -48,6 +76,8 @@ import numpy as np
 
 RESULTS = Path(__file__).parent / "results"
 
+MINILM_BASELINE = {"model": "all-MiniLM-L6-v2", "epochs": "recipe", "learning_rate": 1e-4, "batch_size": 32,
+                   "weight_decay": 0.01, "warmup": 0.1, "max_length": 64}  # fmt: skip
 # Targets that fit this CPU, each with its own training recipe; the baseline selector is the same model trained the
 # same way (the paper's "target selecting for itself").
 TARGETS = {
@@ -62,6 +92,14 @@ TARGETS = {
         "max_length": 256,
         "baseline": ("vdcnn", {"depth": 9, "epochs": 6, "max_length": 256}),
     },
+    "minilm": {
+        # the pretrained all-MiniLM-L6-v2 fine-tuned with svp_hf.training's pretrained-encoder recipe (measured there:
+        # lr 1e-4, 10% warm-up, epochs for at least 100 optimizer steps), at 64 tokens to fit this CPU; the baseline
+        # is the same model and recipe in the transformer proxy ("epochs": "recipe": that floor on each round's rows)
+        "train": {"learning_rate": 1e-4, "per_device_train_batch_size": 32, "weight_decay": 0.01, "warmup_steps": 0.1},
+        "max_length": 64,
+        "baseline": ("transformer", MINILM_BASELINE),
+    },
 }
 MODES = {
     "quick": {"pool": 3000, "test": 1000, "budgets": [0.1, 0.2], "seeds": [0], "keep": [0.5]},
@@ -74,6 +112,8 @@ MODES = {
     },
 }
 PROXIES = {"fasttext": ("fasttext", {}), "tfidf": ("tfidf", {})}
+# proxies beside the paper's two; kept apart so that runs naming none of them keep their checkpoint key
+NEWER_PROXIES = {"hybrid": ("hybrid", {}), "embedding": ("embedding", {})}
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -91,12 +131,28 @@ def make_parser() -> argparse.ArgumentParser:
         "--eval-split", default=None,
         help="split the targets are evaluated on (default: test, or validation where there is no test split: SST-2)",
     )  # fmt: skip
-    p.add_argument("--budgets", default=None, help="override the mode's budgets, e.g. 0.1,0.2,0.3")
+    p.add_argument(
+        "--budgets", default=None,
+        help="override the mode's budgets: fractions of the pool (0.1,0.2,0.3) or row counts (200,400,800,1600)",
+    )  # fmt: skip
+    p.add_argument("--initial", default="0.02", help="the initial labeled set: a fraction (0.02) or a count (100)")
+    p.add_argument(
+        "--min-per-class", default="auto", metavar="K",
+        help="rows of every class in the initial set (auto: 2 when it averages fewer than 10 rows a class, else 0)",
+    )  # fmt: skip
+    p.add_argument(
+        "--imbalance", default=None, metavar="CLASS:FRACTION",
+        help="cut CLASS (name or id) to FRACTION of its pool rows, seeded (e.g. 3:0.05); its recall is reported",
+    )  # fmt: skip
     p.add_argument(
         "--batch-size", default=None,
         help="rows per query: none (default, the paper's one query per budget step), auto, a fraction or a count",
     )  # fmt: skip
-    p.add_argument("--methods", default=None, help=f"comma-separated subset of {', '.join(METHODS)} (default: all)")
+    p.add_argument(
+        "--methods", default=None,
+        help=f"comma-separated SELECTOR or SELECTOR+STRATEGY, selectors {', '.join(SELECTORS)} (default: "
+        f"{','.join(METHODS)}); 'comparison': each proxy and the baseline with margin and cluster_margin, and random",
+    )  # fmt: skip
     p.add_argument(
         "--proxy-words", type=int, default=None, metavar="N",
         help="the proxies (fasttext, tfidf) read only the first N words of each text (their max_words), about what a "
@@ -135,15 +191,61 @@ def _load(args, settings):
     test_size = args.test_size or settings["test"]
     if test_size and test_size < test.num_rows:
         test = test.shuffle(seed=0).select(range(test_size)).flatten_indices()
+    if args.imbalance:
+        label, fraction = _parse_imbalance(args.imbalance)
+        pool = imbalance(pool, label, fraction)
     return pool, test
 
 
+IMBALANCE_SEED = 0  # the imbalanced pool is one pool: the same rows whatever the run's seeds
+
+
+def imbalance(pool, label: int | str, fraction: float, seed: int = IMBALANCE_SEED, label_column: str = "label"):
+    """``pool`` with class ``label`` (a label name or id) cut to ``fraction`` of its rows: ``max(1, round(fraction *
+    rows of that class))`` of them, drawn at random with ``seed``, and every row of the other classes, in pool order.
+    The same pool, label, fraction and seed always give the same rows."""
+    from svp_hf.data import TextClassificationTask
+
+    if not 0 < fraction <= 1:
+        raise SystemExit(f"--imbalance: the fraction must be in (0, 1], got {fraction}")
+    task = TextClassificationTask.from_dataset(pool, label_column=label_column)
+    cls = _class_id(task.label_names, label)
+    ids = task.encode_labels(pool)
+    members = np.flatnonzero(ids == cls)
+    keep = max(1, round(fraction * members.size)) if members.size else 0
+    kept = np.random.default_rng(seed).choice(members, size=keep, replace=False)
+    rows = np.sort(np.concatenate([np.flatnonzero(ids != cls), kept]))
+    return pool.select(rows).flatten_indices()
+
+
+def _class_id(names, label: int | str) -> int:
+    names = [str(n) for n in names]
+    if str(label) in names:
+        return names.index(str(label))
+    if str(label).isdigit() and int(label) < len(names):
+        return int(label)
+    raise SystemExit(f"--imbalance: no class {label!r}; the classes are {', '.join(names)} (or their ids)")
+
+
+def _parse_imbalance(text: str) -> tuple[str, float]:
+    label, sep, fraction = text.rpartition(":")
+    try:
+        if not (sep and label):
+            raise ValueError
+        return label, float(fraction)
+    except ValueError:
+        raise SystemExit(f"--imbalance takes CLASS:FRACTION (e.g. 3:0.05 or Sci/Tech:0.05), got {text!r}") from None
+
+
 def _selection_seconds(record: dict) -> float:
+    """What choosing the rows of one round cost: proxy fit, scoring, strategy and the pool's one-time features."""
     t = record.get("timings_s", {})
-    return float(sum(t.get(k, 0.0) for k in ("proxy_fit", "proxy_score", "strategy")))
+    return float(sum(t.get(k, 0.0) for k in ("proxy_fit", "proxy_score", "strategy", "proxy_features")))
 
 
-def _train_target(target: str, train, test, seed: int, workdir: Path) -> tuple[float, float]:
+def _train_target(target: str, train, test, seed: int, workdir: Path, recall_of: int | None = None) -> dict:
+    """Train the target on ``train`` with its recipe; its accuracy and macro-F1 on ``test``, the training seconds and,
+    with ``recall_of`` (a class id), that class's recall on ``test``."""
     from svp_hf.training import train_target
 
     spec = TARGETS[target]
@@ -155,24 +257,122 @@ def _train_target(target: str, train, test, seed: int, workdir: Path) -> tuple[f
                        "logging_strategy": "no", "log_level": "error"},
     )  # fmt: skip
     seconds = time.perf_counter() - t0
+    result = {
+        "target_accuracy": float(metrics["eval_accuracy"]),
+        "target_macro_f1": float(metrics["eval_macro_f1"]),
+        "target_train_s": seconds,
+    }
+    if recall_of is not None:
+        result["target_rare_recall"] = _recall(out, test, recall_of, spec["max_length"])
     shutil.rmtree(out, ignore_errors=True)
-    return float(metrics["eval_accuracy"]), seconds
+    return result
 
 
+def _recall(model_dir: Path, test, class_id: int, max_length: int) -> float:
+    """Recall of ``class_id`` on ``test`` by the model saved in ``model_dir`` (one more pass over ``test``)."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
+
+    import svp_hf.models  # noqa: F401  registers VDCNN with the Auto classes
+    from svp_hf.data import TextClassificationTask
+    from svp_hf.training import TargetModel, _encode
+
+    task = TextClassificationTask.from_dataset(test)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+    target = TargetModel(model, AutoTokenizer.from_pretrained(model_dir), "saved", {}, [], max_length)
+    encoded = _encode(test, target, task)
+    args = TrainingArguments(output_dir=str(model_dir / "predict"), per_device_eval_batch_size=128, report_to="none",
+                             use_cpu=not _cuda(), log_level="error")  # fmt: skip
+    logits = Trainer(model=model, args=args, processing_class=target.tokenizer).predict(encoded).predictions
+    labels = np.asarray(encoded["labels"])
+    rare = labels == class_id
+    return float((np.asarray(logits).argmax(-1)[rare] == class_id).mean()) if rare.any() else float("nan")
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+# The paper's comparison, the default; any SELECTOR+STRATEGY (`method_spec`) may be named with --methods.
 METHODS = ("baseline", "fasttext", "tfidf", "random")
+SELECTORS = ("baseline", "fasttext", "tfidf", "hybrid", "embedding", "random")
+# --methods comparison (issue 15): every selector with margin and with the batch-aware cluster_margin, and random
+COMPARISON = (
+    *(f"{sel}+{strategy}" for sel in SELECTORS[:-1] for strategy in ("margin", "cluster_margin")),
+    "random",
+)
+
+
+def method_spec(method: str, default_strategy: str) -> tuple[str, str]:
+    """``(selector, strategy)`` of a method name: ``SELECTOR`` (the run's ``--strategy``; random selection for
+    ``random``) or ``SELECTOR+STRATEGY``."""
+    from svp_hf.strategies import STRATEGIES
+
+    selector, _, strategy = method.partition("+")
+    if selector not in SELECTORS:
+        raise SystemExit(f"--methods: unknown selector in {method!r}; choose from {', '.join(SELECTORS)}")
+    if selector == "random":
+        if strategy:
+            raise SystemExit(f"--methods: {method!r}: random selection takes no strategy (name it 'random')")
+        return selector, "random"
+    strategy = strategy or default_strategy
+    if strategy not in STRATEGIES.names():
+        raise SystemExit(f"--methods: unknown strategy in {method!r}; choose from {', '.join(STRATEGIES.names())}")
+    return selector, strategy
+
+
+def _method_names(args) -> list[str]:
+    if args.methods is None:
+        return list(METHODS)
+    names = [m.strip() for m in args.methods.split(",") if m.strip()]
+    names = [n for m in names for n in (COMPARISON if m == "comparison" else [m])]
+    return list(dict.fromkeys(names))
 
 
 def _methods(args) -> dict:
-    names = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods is not None else list(METHODS)
-    unknown = sorted(set(names) - set(METHODS))
+    """``{method: (proxy, proxy kwargs, strategy)}`` in the order given, the baselines first."""
+    names = _method_names(args)
+    unknown = sorted({m for m in names if m.partition("+")[0] not in SELECTORS})
     if unknown:
-        raise SystemExit(f"--methods: unknown {unknown}; choose from {', '.join(METHODS)}")
+        raise SystemExit(f"--methods: unknown {unknown}; choose from {', '.join(SELECTORS)} (or SELECTOR+STRATEGY)")
     if args.proxy_words is not None and args.proxy_words < 1:
         raise SystemExit(f"--proxy-words must be a positive integer, got {args.proxy_words}")
     cut = {"max_words": args.proxy_words} if args.proxy_words else {}
-    proxies = {m: (proxy, {**kwargs, **cut}) for m, (proxy, kwargs) in PROXIES.items()}
+    proxies = {m: (proxy, {**kwargs, **cut}) for m, (proxy, kwargs) in {**PROXIES, **NEWER_PROXIES}.items()}
     table = {"baseline": TARGETS[args.target]["baseline"], **proxies, "random": ("fasttext", cut)}
-    return {m: table[m] for m in METHODS if m in names}
+    out = {}
+    for name in sorted(names, key=lambda m: not m.startswith("baseline")):
+        selector, strategy = method_spec(name, args.strategy)
+        out[name] = (*table[selector], strategy)
+    return out
+
+
+def _proxy(proxy: str, kwargs: dict, seed: int):
+    """What `ActiveLearningConfig` gets: the name and kwargs, or for ``"epochs": "recipe"`` a transformer proxy
+    whose epochs follow the pretrained-encoder recipe's step floor on each round's labeled rows."""
+    if kwargs.get("epochs") != "recipe":
+        return proxy, kwargs
+    from svp_hf.proxies.transformer import TransformerProxy
+    from svp_hf.training import pretrained_epochs
+
+    class RecipeTransformerProxy(TransformerProxy):
+        def _train(self, dataset, labels, observe):
+            self.hyperparameters["epochs"] = pretrained_epochs(len(labels), int(self.hyperparameters["batch_size"]))
+            return super()._train(dataset, labels, observe)
+
+    return RecipeTransformerProxy(seed=seed, **{**kwargs, "epochs": 3}), {}
+
+
+def _budget(text: str) -> float | int:
+    """``0.1`` (a fraction of the pool) or ``200`` (rows)."""
+    from svp_hf.data import check_budget
+    from svp_hf.errors import BudgetError
+
+    try:
+        return check_budget(text.strip())
+    except (BudgetError, ValueError) as err:
+        raise SystemExit(f"--budgets: {err}") from None
 
 
 def _batch_size(text: str | None):
@@ -226,7 +426,8 @@ class _Checkpoint:
 
 
 def run_active_learning(args, settings, pool, test, workdir: Path, checkpoint: _Checkpoint) -> dict:
-    from svp_hf.active import ActiveLearner, ActiveLearningConfig
+    from benchmarks.vs_small_text import cold_feature_cache
+    from svp_hf.active import ActiveLearningConfig
     from svp_hf.data import resolve_budget
 
     budgets = settings["budgets"]
@@ -235,20 +436,22 @@ def run_active_learning(args, settings, pool, test, workdir: Path, checkpoint: _
     for seed in settings["seeds"]:
         first_scores = {}
         added = {}
-        for method, (proxy, kwargs) in methods.items():
+        for method, (proxy, kwargs, strategy) in methods.items():
             cell_runs = checkpoint.get(seed, method)
             if cell_runs is not None:
                 first_scores[method] = checkpoint.array(seed, method, "scores")
                 added[method] = set(checkpoint.array(seed, method, "added").tolist())
                 runs.extend(cell_runs)
                 continue
+            proxy, kwargs = _proxy(proxy, kwargs, seed)
             config = ActiveLearningConfig(
-                proxy=proxy, proxy_kwargs=kwargs, strategy="random" if method == "random" else args.strategy,
-                initial=0.02, budgets=budgets, batch_size=_batch_size(args.batch_size), seed=seed,
+                proxy=proxy, proxy_kwargs=kwargs, strategy=strategy, initial=settings["initial"], budgets=budgets,
+                batch_size=_batch_size(args.batch_size), seed=seed, stratified=settings["min_per_class"] > 0,
             )  # fmt: skip
             out = workdir / f"al-{method}-{seed}"
             t0 = time.perf_counter()
-            state = ActiveLearner(pool, out, config).run()
+            with cold_feature_cache(workdir / f"features-{method}-{seed}"):  # every cell pays for its pool features
+                state = _learner(pool, out, config, settings["min_per_class"]).run()
             wall = time.perf_counter() - t0
             records = state.records
             cumulative = np.cumsum([_selection_seconds(r) if i else 0.0 for i, r in enumerate(records)])
@@ -261,29 +464,105 @@ def run_active_learning(args, settings, pool, test, workdir: Path, checkpoint: _
                 r = max(i for i, rec in enumerate(records) if rec["labeled_after"] <= size)
                 rows = state.indices[state.rounds <= r]
                 labeled = pool.select(rows)
-                accuracy, train_s = _train_target(args.target, labeled, test, seed, workdir)
+                target = _train_target(args.target, labeled, test, seed, workdir, recall_of=settings["rare_class"])
+                features = sum(rec.get("timings_s", {}).get("proxy_features", 0.0) for rec in records[1 : r + 1])
                 cell_runs.append({
-                    "method": method, "seed": seed, "budget": budget, "labeled": int(len(rows)),
-                    "selection_s": float(cumulative[r]), "rounds": r,
-                    "round_selection_s": _selection_seconds(records[r]),
-                    "target_accuracy": accuracy, "target_train_s": train_s, "al_wall_s": wall,
+                    "method": method, "strategy": strategy, "seed": seed, "budget": budget,
+                    "labeled": int(len(rows)), "selection_s": float(cumulative[r]), "features_s": float(features),
+                    "rounds": r, "round_selection_s": _selection_seconds(records[r]), **target, "al_wall_s": wall,
                     "class_counts": _class_counts(labeled),
                 })  # fmt: skip
-                print(f"[seed {seed}] {method:9s} budget {budget:.0%}: selection {cumulative[r]:7.2f}s "
-                      f"({r} queries), target accuracy {accuracy:.4f}", flush=True)  # fmt: skip
+                recall = target.get("target_rare_recall")
+                rare = f", rare-class recall {recall:.4f}" if recall is not None else ""
+                print(f"[seed {seed}] {method:9s} budget {_label(budget)}: selection {cumulative[r]:7.2f}s "
+                      f"({r} queries), target accuracy {target['target_accuracy']:.4f}, "
+                      f"macro-F1 {target['target_macro_f1']:.4f}{rare}", flush=True)  # fmt: skip
             shutil.rmtree(out, ignore_errors=True)
             checkpoint.put(seed, method, cell_runs, scores=first_scores[method],
                            added=np.array(sorted(added[method]), dtype=np.int64))  # fmt: skip
             runs.extend(cell_runs)
-        for method in methods:
-            if method == "baseline" or "baseline" not in methods:
+        for method, (*_, strategy) in methods.items():
+            base = _baseline_for(method, strategy, methods)
+            if base is None or method == base:
                 continue
-            row = {"method": method, "seed": seed,
-                   "jaccard_added_vs_baseline": _jaccard(added[method], added["baseline"])}  # fmt: skip
-            if method != "random":
-                row["spearman_first_query"] = _spearman(first_scores[method], first_scores["baseline"])
+            row = {"method": method, "seed": seed, "baseline": base,
+                   "jaccard_added_vs_baseline": _jaccard(added[method], added[base])}  # fmt: skip
+            if _score_based(strategy) and _score_based(methods[base][2]):
+                row["spearman_first_query"] = _spearman(first_scores[method], first_scores[base])
             runs.append(row)
     return {"budgets": budgets, "runs": runs}
+
+
+def _baseline_for(method: str, strategy: str, methods) -> str | None:
+    """The baseline a method is compared with: the target selecting with the same strategy where that ran, else plain
+    ``baseline``, else any baseline (``None`` where none ran)."""
+    baselines = [m for m in methods if m.partition("+")[0] == "baseline"]
+    if method in baselines:
+        return None
+    for name in (f"baseline+{strategy}", "baseline"):
+        if name in baselines:
+            return name
+    return baselines[0] if baselines else None
+
+
+def _score_based(strategy: str) -> bool:
+    """Whether a strategy's round scores rank rows on their own (margin, entropy, ...), rather than its pick order."""
+    from svp_hf.strategies import STRATEGIES, ScoreStrategy
+
+    return issubclass(STRATEGIES.get(strategy), ScoreStrategy)
+
+
+def _learner(pool, out: Path, config, min_per_class: int):
+    """An `ActiveLearner`; with ``min_per_class`` K > 0 its initial set is `per_class_initial` (drawn in the place of
+    the stratified draw, which ``config.stratified`` selects)."""
+    from svp_hf.active import ActiveLearner
+
+    if not min_per_class:
+        return ActiveLearner(pool, out, config)
+
+    class PerClassInitial(ActiveLearner):
+        def _stratified_initial(self, n: int, seed: int) -> np.ndarray:
+            return per_class_initial(self.task.encode_labels(self.pool), n, min_per_class, seed)
+
+    return PerClassInitial(pool, out, config)
+
+
+def per_class_initial(labels: np.ndarray, n: int, k: int, seed: int) -> np.ndarray:
+    """``n`` row indices: ``k`` random rows of every class (all of a class with fewer), then the rest at random from
+    the other rows, in random order; the same labels, n, k and seed give the same rows."""
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels)
+    picked = [rng.choice(np.flatnonzero(labels == c), size=min(k, int((labels == c).sum())), replace=False)
+              for c in np.unique(labels[labels >= 0])]  # fmt: skip
+    picked = np.concatenate(picked) if picked else np.zeros(0, np.int64)
+    if picked.size > n:
+        raise SystemExit(f"an initial set of {n} rows cannot hold {k} rows of each class ({picked.size} rows)")
+    rest = np.setdiff1d(np.arange(labels.size), picked)
+    extra = rng.choice(rest, size=n - picked.size, replace=False)
+    return rng.permutation(np.concatenate([picked, extra])).astype(np.int64)
+
+
+def initial_size(initial, pool_size: int, num_classes: int, min_per_class: str | int) -> tuple[int, int]:
+    """``(initial rows, K)`` under the per-class rule: K = ``min_per_class``, or with ``"auto"`` 2 when the initial
+    set averages fewer than 10 rows per class, else 0; the initial set grows to K x classes rows when smaller."""
+    from svp_hf.data import check_budget, resolve_budget
+
+    n0 = resolve_budget(check_budget(initial), pool_size)
+    if str(min_per_class) == "auto":
+        k = 2 if n0 < 10 * num_classes else 0
+    else:
+        try:
+            k = int(min_per_class)
+        except ValueError:
+            raise SystemExit(f"--min-per-class takes a count or auto, got {min_per_class!r}") from None
+        if k < 0:
+            raise SystemExit(f"--min-per-class must be >= 0, got {k}")
+    return max(n0, k * num_classes), k
+
+
+def _label(budget) -> str:
+    """A budget as the tables show it: ``10%`` for a fraction, ``200`` for a count."""
+    return f"{budget:.0%}" if isinstance(budget, float) else str(budget)
 
 
 def _class_counts(dataset) -> dict[str, int]:
@@ -300,9 +579,9 @@ def run_coreset(args, settings, pool, test, workdir: Path, checkpoint: _Checkpoi
     for seed in settings["seeds"]:
         full = checkpoint.get(seed, "coreset-full")
         if full is None:
-            accuracy, full_s = _train_target(args.target, pool, test, seed, workdir)
-            full = [{"method": "full data", "seed": seed, "keep": 1.0, "target_accuracy": accuracy,
-                     "end_to_end_s": full_s, "selection_s": 0.0}]  # fmt: skip
+            target = _train_target(args.target, pool, test, seed, workdir, recall_of=settings["rare_class"])
+            full = [{"method": "full data", "seed": seed, "keep": 1.0, **_scores(target),
+                     "end_to_end_s": target["target_train_s"], "selection_s": 0.0}]  # fmt: skip
             checkpoint.put(seed, "coreset-full", full)
         rows.extend(full)
         full_s = full[0]["end_to_end_s"]
@@ -318,15 +597,21 @@ def run_coreset(args, settings, pool, test, workdir: Path, checkpoint: _Checkpoi
                     t0 = time.perf_counter()
                     kept = svp_hf.coreset(pool, keep=keep, proxy=proxy, strategy=strategy, seed=seed).dataset
                     selection_s = time.perf_counter() - t0
-                    accuracy, train_s = _train_target(args.target, kept, test, seed, workdir)
-                    done = [{"method": f"{strategy} ({proxy})", "seed": seed, "keep": keep,
-                             "target_accuracy": accuracy, "selection_s": selection_s,
-                             "end_to_end_s": selection_s + train_s, "full_data_s": full_s}]  # fmt: skip
+                    target = _train_target(args.target, kept, test, seed, workdir, recall_of=settings["rare_class"])
+                    train_s = target["target_train_s"]
+                    done = [{"method": f"{strategy} ({proxy})", "seed": seed, "keep": keep, **_scores(target),
+                             "selection_s": selection_s, "end_to_end_s": selection_s + train_s,
+                             "full_data_s": full_s}]  # fmt: skip
                     checkpoint.put(seed, cell, done)
-                    print(f"[seed {seed}] core-set {strategy:17s} keep {keep:.0%}: accuracy {accuracy:.4f}, "
-                          f"end to end {selection_s + train_s:.1f}s vs full {full_s:.1f}s", flush=True)  # fmt: skip
+                    print(f"[seed {seed}] core-set {strategy:17s} keep {keep:.0%}: accuracy "
+                          f"{target['target_accuracy']:.4f}, end to end {selection_s + train_s:.1f}s vs full "
+                          f"{full_s:.1f}s", flush=True)  # fmt: skip
                 rows.extend(done)
     return {"runs": rows}
+
+
+def _scores(target: dict) -> dict:
+    return {k: v for k, v in target.items() if k != "target_train_s"}
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -340,23 +625,38 @@ def _jaccard(a: set, b: set) -> float:
     return len(a & b) / max(1, len(a | b))
 
 
+# the target's metrics in a run row, and their names in the summary (older results files have only accuracy)
+METRICS = {"target_accuracy": "accuracy", "target_macro_f1": "macro_f1", "target_rare_recall": "rare_recall"}
+
+
+def _methods_in(al: dict) -> list[str]:
+    return list(dict.fromkeys(r["method"] for r in al["runs"] if "budget" in r))
+
+
 def summarize(al: dict) -> dict:
-    """Mean ± std per method and budget, and the speed-up over the baseline."""
+    """Mean ± std per method and budget of each target metric recorded, and the speed-up over the baseline (the one
+    with the same strategy where it ran)."""
     table = {}
-    for method in METHODS:
+    strategies = {}
+    for method in _methods_in(al):
         for budget in al["budgets"]:
             rows = [r for r in al["runs"] if r["method"] == method and r.get("budget") == budget]
             if not rows:
                 continue
-            acc = np.array([r["target_accuracy"] for r in rows])
-            sel = np.array([r["selection_s"] for r in rows])
-            table[(method, budget)] = {
-                "accuracy_mean": acc.mean(),
-                "accuracy_std": acc.std(),
-                "selection_s": sel.mean(),
-            }
-    for (_, budget), row in table.items():
-        base = table.get(("baseline", budget))
+            strategies[method] = rows[0].get("strategy")
+            row = {}
+            for key, name in METRICS.items():
+                if all(key in r for r in rows):
+                    values = np.array([r[key] for r in rows], dtype=float)
+                    row[f"{name}_mean"], row[f"{name}_std"] = values.mean(), values.std()
+            row["selection_s"] = float(np.mean([r["selection_s"] for r in rows]))
+            table[(method, budget)] = row
+    methods = list(strategies)
+    for (method, budget), row in table.items():
+        base = _baseline_for(method, strategies[method] or "", methods)
+        base = table.get((base, budget)) if base is not None else None
+        if method.partition("+")[0] == "baseline":
+            base = row
         if base is None:  # --methods without the baseline: accuracies only
             row["speedup"], row["gap_points"] = float("nan"), float("nan")
             continue
@@ -400,19 +700,25 @@ def _save(fig, axes, path: str) -> list[str]:
 def plot(al: dict, table: dict, path_prefix: Path, title: str) -> list[str]:
     plt = _pyplot()
     budgets = al["budgets"]
+    counts = all(isinstance(b, int) for b in budgets)
+    xs = list(budgets) if counts else [100 * b for b in budgets]
+    xlabel = "labeled rows" if counts else "labeled budget (% of pool)"
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    for method in [m for m in METHODS if (m, budgets[0]) in table]:
+    for method in [m for m in _methods_in(al) if (m, budgets[0]) in table]:
         means = [table[(method, b)]["accuracy_mean"] for b in budgets]
         stds = [table[(method, b)]["accuracy_std"] for b in budgets]
-        ax1.errorbar([100 * b for b in budgets], means, yerr=stds, marker="o", capsize=3, label=method)
+        ax1.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=method)
         if method != "random":
             per_round = [
                 np.mean([r["round_selection_s"] for r in al["runs"] if r["method"] == method and r.get("budget") == b])
                 for b in budgets
             ]
-            ax2.plot([100 * b for b in budgets], per_round, marker="o", label=method)
-    ax1.set(xlabel="labeled budget (% of pool)", ylabel="target test accuracy", title=f"{title}: target accuracy")
-    ax2.set(xlabel="labeled budget (% of pool)", ylabel="seconds", yscale="log", title="selection time per round")
+            ax2.plot(xs, per_round, marker="o", label=method)
+    ax1.set(xlabel=xlabel, ylabel="target test accuracy", title=f"{title}: target accuracy")
+    ax2.set(xlabel=xlabel, ylabel="seconds", yscale="log", title="selection time per round")
+    if counts:
+        ax1.set_xscale("log", base=2)
+        ax2.set_xscale("log", base=2)
     return _save(fig, (ax1, ax2), f"{path_prefix}.png")
 
 
@@ -430,45 +736,86 @@ def plot_coreset(core: dict, path_prefix: Path, title: str) -> list[str]:
     return _save(fig, (ax,), f"{path_prefix}_coreset.png")
 
 
+SELECTOR_NAMES = {
+    "fasttext": "fastText",
+    "tfidf": "TF-IDF + logistic regression",
+    "hybrid": "hybrid (TF-IDF + MiniLM)",
+    "embedding": "embedding (frozen MiniLM)",
+}
+
+
+def _selector_name(method: str, target: str) -> str:
+    selector, _, strategy = method.partition("+")
+    if selector == "baseline":
+        name = f"{target} (baseline: target selecting for itself)"
+    else:
+        name = "TF-IDF" if selector == "tfidf" and strategy else SELECTOR_NAMES.get(selector, selector)
+    return f"{name}, {strategy}" if strategy else name
+
+
+def _metric_table(table, methods, budgets, metric: str) -> list[str]:
+    lines = [f"| selected by | {' | '.join(_label(b) for b in budgets)} |", "|---" * (len(budgets) + 1) + "|"]
+    for method in methods:
+        if f"{metric}_mean" in table.get((method, budgets[0]), {}):
+            cells = " | ".join(
+                f"{100 * table[(method, b)][f'{metric}_mean']:.1f} ± {100 * table[(method, b)][f'{metric}_std']:.1f}"
+                for b in budgets
+            )
+            lines.append(f"| {method} | {cells} |")
+    return lines
+
+
 def report_markdown(result: dict) -> str:
-    """The result file as markdown tables: speed-up (the paper's table shape), accuracy, agreement, core-set."""
+    """The result file as markdown tables: speed-up (the paper's table shape), accuracy, macro-F1 and rare-class
+    recall where recorded, agreement, core-set."""
     lines = []
     al = result["active_learning"]
     table = summarize(al) if al and al["runs"] else {}
     seeds = ", ".join(str(s) for s in result["seeds"])
     if table:
         budgets = al["budgets"]
-        head = " | ".join(f"{b:.0%}" for b in budgets)
+        methods = [m for m in _methods_in(al) if (m, budgets[0]) in table]
+        head = " | ".join(_label(b) for b in budgets)
         rule = "|---" * (len(budgets) + 2) + "|"
         lines += [f"Data-selection time in seconds (speed-up over the baseline), mean over seeds {seeds}:", "",
                   f"| dataset | selection model | {head} |", rule]  # fmt: skip
-        names = {"baseline": f"{result['target']} (baseline: target selecting for itself)", "fasttext": "fastText",
-                 "tfidf": "TF-IDF + logistic regression"}  # fmt: skip
-        for method in ("baseline", "fasttext", "tfidf"):
-            if (method, budgets[0]) in table:
+        for method in methods:
+            if method != "random":
                 cells = " | ".join(
                     f"{table[(method, b)]['selection_s']:.1f} s ({table[(method, b)]['speedup']:.1f}x)"
                     for b in budgets
                 )
-                lines.append(f"| {result['dataset']} | {names[method]} | {cells} |")
+                lines.append(f"| {result['dataset']} | {_selector_name(method, result['target'])} | {cells} |")
         split = result.get("eval_split", "test")
-        lines += ["", f"Target ({result['target']}) {split} accuracy, % (mean ± std over seeds {seeds}):", "",
-                  f"| selected by | {head} |", "|---" * (len(budgets) + 1) + "|"]  # fmt: skip
-        for method in METHODS:
-            if (method, budgets[0]) in table:
-                cells = " | ".join(
-                    f"{100 * table[(method, b)]['accuracy_mean']:.1f} ± {100 * table[(method, b)]['accuracy_std']:.1f}"
+        lines += ["", f"Target ({result['target']}) {split} accuracy, % (mean ± std over seeds {seeds}):", ""]
+        lines += _metric_table(table, methods, budgets, "accuracy")
+        if any("macro_f1_mean" in row for row in table.values()):
+            lines += ["", f"Target ({result['target']}) {split} macro-F1, % (mean ± std over seeds {seeds}):", ""]
+            lines += _metric_table(table, methods, budgets, "macro_f1")
+        rare = result.get("imbalance")
+        if rare and any("rare_recall_mean" in row for row in table.values()):
+            lines += ["", f"Recall of the rare class ({rare['class']}, cut to {rare['fraction']:g} of its pool "
+                      f"rows: {rare['pool_rows']} rows) on the {split} split, % (mean ± std over seeds {seeds}):",
+                      ""]  # fmt: skip
+            lines += _metric_table(table, methods, budgets, "rare_recall")
+            lines += ["", f"Rows of the rare class in the labeled set (mean over seeds {seeds}):", "",
+                      f"| selected by | {head} |", "|---" * (len(budgets) + 1) + "|"]  # fmt: skip
+            for method in methods:
+                counts = [
+                    np.mean([r["class_counts"].get(str(rare["id"]), 0) for r in al["runs"]
+                             if r["method"] == method and r.get("budget") == b])
                     for b in budgets
-                )
-                lines.append(f"| {method} | {cells} |")
+                ]  # fmt: skip
+                lines.append(f"| {method} | {' | '.join(f'{c:.1f}' for c in counts)} |")
         lines.append("")
-        for method in ("fasttext", "tfidf", "random"):
+        for method in methods:
             rows = [r for r in al["runs"] if r["method"] == method and "jaccard_added_vs_baseline" in r]
             if rows:
                 rho = [r["spearman_first_query"] for r in rows if "spearman_first_query" in r]
                 rho_text = f"Spearman of first-query scores {np.mean(rho):.2f}, " if rho else ""
                 jac = np.mean([r["jaccard_added_vs_baseline"] for r in rows])
-                lines.append(f"- {method} vs baseline: {rho_text}Jaccard of the added rows {jac:.2f}")
+                base = rows[0].get("baseline", "baseline")
+                lines.append(f"- {method} vs {base}: {rho_text}Jaccard of the added rows {jac:.2f}")
     if result.get("coreset"):
         core = summarize_coreset(result["coreset"])
         full_s = core[("full data", 1.0)]["end_to_end_s"]
@@ -520,23 +867,46 @@ def main(argv: list[str] | None = None) -> dict:
     settings = dict(MODES[args.mode])
     if args.seeds:
         settings["seeds"] = [int(s) for s in args.seeds.split(",")]
+    if args.budgets:
+        settings["budgets"] = [_budget(b) for b in args.budgets.split(",") if b.strip()]
+    methods = _methods(args)  # unknown names stop the run before any work
     name = Path(args.dataset.rstrip("/")).name
     t_start = time.perf_counter()
     pool, test = _load(args, settings)
+    from svp_hf.data import TextClassificationTask, resolve_budget
+
+    task = TextClassificationTask.from_dataset(pool)
+    n0, k = initial_size(args.initial, pool.num_rows, task.num_labels, args.min_per_class)
+    budgets = settings["budgets"]
+    sizes = [resolve_budget(b, pool.num_rows) for b in budgets]
+    if sizes[0] <= n0 or sizes != sorted(set(sizes)):
+        raise SystemExit(f"budgets must grow past the initial set: initial {n0} rows, budgets {sizes} rows")
+    settings.update(initial=n0, min_per_class=k, rare_class=None)
+    imbalanced = None
+    if args.imbalance:
+        rare = _class_id(task.label_names, _parse_imbalance(args.imbalance)[0])
+        settings["rare_class"] = rare
+        imbalanced = {"class": str(task.label_names[rare]), "id": rare,
+                      "fraction": _parse_imbalance(args.imbalance)[1], "seed": IMBALANCE_SEED,
+                      "pool_rows": int((task.encode_labels(pool) == rare).sum())}  # fmt: skip
+    each = f" ({k} of each class)" if k else ""
+    cut = f"; {imbalanced['class']} cut to {imbalanced['pool_rows']} rows" if imbalanced else ""
     print(
         f"{name}: pool {pool.num_rows} rows, {args.eval_split} {test.num_rows} rows, target {args.target}, "
-        f"mode {args.mode}"
+        f"mode {args.mode}; initial {n0} rows{each}, budgets {', '.join(_label(b) for b in budgets)}{cut}"
     )
     out = Path(args.out) if args.out else RESULTS / f"svp_speedup_{name}_{args.target}_{args.mode}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    if args.budgets:
-        settings["budgets"] = [float(b) for b in args.budgets.split(",")]
-    budgets = settings["budgets"]
+    used = {spec[0] for spec in methods.values()}
     checkpoint = _Checkpoint(out, {
         "dataset": str(Path(args.dataset).resolve()), "pool_rows": pool.num_rows, "test_rows": test.num_rows,
         **({} if args.eval_split == "test" else {"eval_split": args.eval_split}),  # older checkpoints had no split
         **({"proxy_words": args.proxy_words} if args.proxy_words else {}),
-        "target": args.target, "recipe": TARGETS[args.target], "proxies": PROXIES, "strategy": args.strategy,
+        # settings older checkpoints lacked are keyed only when they differ from what those runs did
+        **({"initial": n0, "min_per_class": k} if k or args.initial != "0.02" else {}),
+        **({"imbalance": imbalanced} if imbalanced else {}),
+        "target": args.target, "recipe": TARGETS[args.target],
+        "proxies": {**PROXIES, **{m: v for m, v in NEWER_PROXIES.items() if m in used}}, "strategy": args.strategy,
         "batch_size": args.batch_size, "budgets": budgets, "keep": settings["keep"],
     })  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="svp-speedup-") as tmp:
@@ -550,6 +920,7 @@ def main(argv: list[str] | None = None) -> dict:
         "dataset": name, "pool_rows": pool.num_rows, "test_rows": test.num_rows, "eval_split": args.eval_split,
         "proxy_words": args.proxy_words, "target": args.target,
         "strategy": args.strategy, "mode": args.mode, "seeds": settings["seeds"],
+        "initial_rows": n0, "min_per_class": k, "imbalance": imbalanced,
         "active_learning": al,
         "summary": [{"method": m, "budget": b, **{k: float(v) for k, v in r.items()}} for (m, b), r in table.items()],
         "coreset": core,
@@ -566,19 +937,21 @@ def main(argv: list[str] | None = None) -> dict:
     except ImportError:
         result["plots"] = []
     if table:
-        print("\nmethod     budget  selection s  speed-up  target acc (mean ± std)  gap (points)")
+        print(f"\n{'method':24s} budget  selection s  speed-up  target acc (mean ± std)  macro-F1  gap (points)")
     for (method, budget), row in table.items():
         speedup = "      -" if method == "random" else f"{row['speedup']:6.1f}x"
-        print(f"{method:9s}  {budget:5.0%}  {row['selection_s']:11.2f}  {speedup}  "
-              f"{row['accuracy_mean']:.4f} ± {row['accuracy_std']:.4f}       {row['gap_points']:+.1f}")  # fmt: skip
-    for method in ("fasttext", "tfidf", "random"):
+        f1 = f"{row['macro_f1_mean']:.4f}" if "macro_f1_mean" in row else "     -"
+        print(f"{method:24s} {_label(budget):>6s}  {row['selection_s']:11.2f}  {speedup}  "
+              f"{row['accuracy_mean']:.4f} ± {row['accuracy_std']:.4f}       {f1}    "
+              f"{row['gap_points']:+.1f}")  # fmt: skip
+    for method in _methods_in(al):
         rows = [r for r in al["runs"] if r["method"] == method and "jaccard_added_vs_baseline" in r]
         if not rows:
             continue
         rho = [r["spearman_first_query"] for r in rows if "spearman_first_query" in r]
         jac = np.mean([r["jaccard_added_vs_baseline"] for r in rows])
         rho_text = f"Spearman vs baseline scores (first query) {np.mean(rho):.2f}, " if rho else ""
-        print(f"{method:9s}  {rho_text}Jaccard of added rows vs baseline {jac:.2f}")
+        print(f"{method:24s} {rho_text}Jaccard of added rows vs {rows[0]['baseline']} {jac:.2f}")
     if core:
         print("\ncore-set         keep  target acc (mean ± std)  end-to-end s (full data s)")
         for (method, keep), row in core_table.items():

@@ -410,11 +410,16 @@ class ActiveLearner:
         }
         if result is not None and result.proxy is not None:
             record.update(proxy_report(result.proxy))
+        probs = None
+        if result is not None and result.proxy is not None and not self.labeler.answers_now:
+            # the proxy's guess for each queried row: what annotation tools show people as a pre-annotation
+            probs = result.proxy.predict_proba(self.pool.select(indices))
         if result is not None and self.eval_dataset is not None:
             # random selection trains no proxy; one is trained here for the report only (not timed as selection)
             proxy = result.proxy if result.proxy is not None else self.fit_proxy(state)
             record["proxy_eval_accuracy"] = self.evaluate(proxy)
-        return {"round": r, "indices": np.asarray(indices, dtype=np.int64), "scores": scores, "record": record}
+        query = {"round": r, "indices": np.asarray(indices, dtype=np.int64), "scores": scores, "record": record}
+        return query if probs is None else {**query, "probs": probs}
 
     def _label_free_initial(self, n: int, seed: int) -> np.ndarray:
         """The first labeled set by ``initial_strategy`` on the proxy's label-free embeddings of the pool."""
@@ -541,7 +546,8 @@ class ActiveLearner:
         r = query["round"]
         self.labeler.ask(query)
         with atomic_file(self.dir / "pending" / f"round_{r:04d}.npz") as tmp:
-            np.savez(tmp, indices=query["indices"], scores=query["scores"])
+            extra = {"probs": query["probs"]} if "probs" in query else {}
+            np.savez(tmp, indices=query["indices"], scores=query["scores"], **extra)
         saved = json.loads((self.dir / STATE_FILE).read_text()) if (self.dir / STATE_FILE).exists() else {}
         pending = {"round": r, "files": self.labeler.pending_files(r), "record": query["record"]}
         document = self._state_document(saved.get("state_file"), saved.get("records", []), pending)
@@ -553,9 +559,14 @@ class ActiveLearner:
             return None
         return json.loads(state_file.read_text()).get("pending")
 
-    def import_labels(self, path: str | os.PathLike) -> ActiveLearningState:
-        """Import a filled label file for the pending round (`svp_hf.oracles.read_label_file` says what is accepted)
-        and commit the round. Any problem raises `LabelError` and leaves the state unchanged."""
+    def import_labels(self, path: str | os.PathLike, *, accept_partial: bool = False) -> ActiveLearningState:
+        """Import the answer to the pending round and commit the round: a filled label file
+        (`svp_hf.oracles.read_label_file` says what is accepted) or a Label Studio JSON export
+        (`svp_hf.labelstudio.read_export`). Any problem raises `LabelError` and leaves the state unchanged.
+
+        With ``accept_partial`` a round that people answered only in part commits the answered rows; the others go
+        back to the pool (later queries may pick them again), so the labeled set stays that many rows below the
+        round's target. The round's record counts them (``answered``, ``returned_to_pool``)."""
         state = self.load_state()
         pending = self._pending()
         if pending is None:
@@ -563,10 +574,17 @@ class ActiveLearner:
         r = pending["round"]
         with np.load(self.dir / "pending" / f"round_{r:04d}.npz") as arrays:
             indices, scores = arrays["indices"], arrays["scores"]
-        labels = self.labeler.collect(path, r, indices)
-        return self._commit(
-            state, {"round": r, "indices": indices, "scores": scores, "record": pending["record"]}, labels
-        )
+        got = self.labeler.collect(path, r, indices, accept_partial=accept_partial)
+        answered = got.labels >= 0
+        record = {**pending["record"], **got.notes}
+        if not answered.all():
+            record.update(
+                answered=int(answered.sum()),
+                returned_to_pool=int((~answered).sum()),
+                labeled_after=int(len(state.indices) + answered.sum()),
+            )
+        query = {"round": r, "indices": indices[answered], "scores": scores, "record": record}
+        return self._commit(state, query, got.labels[answered])
 
 
 def proxy_report(proxy: Proxy) -> dict[str, Any]:

@@ -95,8 +95,9 @@ def make_parser() -> argparse.ArgumentParser:
         "--model",
         metavar="NAME_OR_PATH",
         help="vdcnn-9|vdcnn-17|vdcnn-29|vdcnn-49, bert-tiny|bert-mini|bert-small|bert-medium|bert-base (built from a "
-        "config), timm/ARCH (any timm architecture, random weights; images, with --image-column), or a local path / "
-        "Hub id of a pretrained sequence- or image-classification model",
+        "config), minilm (the pretrained all-MiniLM-L6-v2, offline, from svp-hf[minilm]), timm/ARCH (any timm "
+        "architecture, random weights; images, with --image-column), or a local path / Hub id of a pretrained "
+        "sequence- or image-classification model",
     )
     g.add_argument("--eval-dataset", metavar="PATH_OR_HUB_ID", help="default: the training dataset's source")
     g.add_argument("--eval-split", default="test", help="split of the eval dataset (default: test)")
@@ -162,7 +163,16 @@ def make_parser() -> argparse.ArgumentParser:
         default="simulate",
         help="simulate: labels from --label-column; human: write queries to DIR/pending and stop",
     )
-    g.add_argument("--labels", metavar="FILE", help="the filled label file of the pending round (human oracle)")
+    g.add_argument(
+        "--labels",
+        metavar="FILE",
+        help="the answer to the pending round (human oracle): the filled label file, or a Label Studio JSON export",
+    )
+    g.add_argument(
+        "--accept-partial",
+        action="store_true",
+        help="with --labels: commit the labeled rows and return the unlabeled ones to the pool",
+    )
     g.add_argument("--label-names", metavar="A,B,...", help="the classes, when the pool has no label column")
     g.add_argument("--max-rounds", type=int, help="stop after this many rounds (rerun to continue)")
     g = p.add_argument_group("output")
@@ -170,6 +180,43 @@ def make_parser() -> argparse.ArgumentParser:
     g.add_argument("--push-to-hub", metavar="REPO_ID", help="upload the labeled rows with a card when the run ends")
     _add_common(p)
     p.set_defaults(func=run_active_learn, required=("dataset", "output_dir"))
+
+    p = sub.add_parser(
+        "export-label-studio",
+        help="write the pending round (or a selection) as Label Studio tasks",
+        description="Writes the pending round of an active-learning folder (or the rows of a selection folder) as "
+        "Label Studio JSON tasks, each with svp_pool_index, svp_round and the proxy's prediction as a pre-annotation, "
+        "and the labeling config beside it (FILE.xml).",
+    )
+    p.add_argument("dir", metavar="DIR", help="an active-learning folder (--oracle human) or a selection folder")
+    p.add_argument("--output", metavar="FILE.json", help="the tasks to import into Label Studio")
+    p.add_argument("--label-names", metavar="A,B,...", help="the classes, for a selection without a ClassLabel column")
+    p.add_argument(
+        "--image-url-prefix",
+        default="/data/local-files/?d=",
+        metavar="PREFIX",
+        help="image pools: put before each PNG's path under DIR/pending (default: Label Studio's local files, with "
+        "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT=DIR/pending)",
+    )
+    _add_common(p)
+    p.set_defaults(func=run_export_label_studio, required=("dir", "output"))
+
+    p = sub.add_parser(
+        "import-label-studio",
+        help="commit the pending round from a Label Studio JSON export",
+        description="Reads a Label Studio JSON export of the pending round of DIR, decides each task (a ground-truth "
+        "annotation, else the majority; a tie is an error naming the task), checks it like a label file and commits "
+        "the round. Rerun svp-hf active-learn on DIR afterwards for the next query.",
+    )
+    p.add_argument("dir", metavar="DIR", help="the active-learning folder whose round is pending")
+    p.add_argument("export", metavar="FILE.json", help="Label Studio's Export > JSON of the round's tasks")
+    p.add_argument(
+        "--accept-partial", action="store_true", help="commit the annotated tasks; return the others to the pool"
+    )
+    p.add_argument("--dataset", metavar="PATH_OR_ID", help="the pool, when DIR does not record it (Python runs)")
+    p.add_argument("--split", metavar="SPLIT", help="the pool's split, with --dataset")
+    _add_common(p)
+    p.set_defaults(func=run_import_label_studio, required=("dir", "export"))
     return parser
 
 
@@ -262,12 +309,21 @@ def _subparser(parser: argparse.ArgumentParser, name: str | None) -> argparse.Ar
     raise ConfigError("--config needs a command first, e.g. svp-hf select --config FILE.yaml")
 
 
+def _drop_library_errors(record: logging.LogRecord) -> bool:
+    return not (record.levelno >= logging.ERROR and record.name.split(".")[0] in ("datasets", "fsspec"))
+
+
 def _setup_logging(args: argparse.Namespace) -> bool:
     """Configure logs; returns whether to show progress bars (only on an interactive terminal)."""
     level = logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="svp-hf: %(message)s", stream=sys.stderr, force=True)
     for noisy in ("datasets", "fsspec", "urllib3", "filelock", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.debug else logging.WARNING)
+    if not args.debug:  # a library's error log precedes the exception that becomes the one line of a failure
+        import datasets  # noqa: F401  (sets up its own log handler, which gets the filter too)
+
+        for handler in [*logging.getLogger().handlers, *logging.getLogger("datasets").handlers]:
+            handler.addFilter(_drop_library_errors)
     progress = sys.stderr.isatty() and not args.quiet
     if not progress:  # a failure in a pipe or a CI log then reads as exactly one line
         import datasets
@@ -514,8 +570,10 @@ def run_active_learn(args: argparse.Namespace) -> int:
         eval_dataset=eval_dataset,
         source={"dataset": source_id(args.dataset), "split": args.split},
     )
+    if args.accept_partial and not args.labels:
+        raise ConfigError("--accept-partial applies to --labels FILE")
     if args.labels:
-        state = learner.import_labels(args.labels)
+        state = learner.import_labels(args.labels, accept_partial=args.accept_partial)
         print(f"Imported labels for round {state.completed_rounds - 1}: {len(state.indices)} rows labeled")
     state = learner.run(max_rounds=args.max_rounds)
     out = Path(args.output_dir)
@@ -523,7 +581,8 @@ def run_active_learn(args: argparse.Namespace) -> int:
     if pending is not None:
         print(
             f"Round {pending['round']} needs labels: fill the label column of {out / pending['files'][1]} "
-            f"(or {out / pending['files'][0]}), then rerun this command with --labels FILE"
+            f"(or {out / pending['files'][0]}), then rerun this command with --labels FILE; or label it in Label "
+            f"Studio: svp-hf export-label-studio {out} --output tasks.json"
         )
         return 0
     if args.push_to_hub and state.completed_rounds >= len(learner.plan):
@@ -545,6 +604,58 @@ def run_active_learn(args: argparse.Namespace) -> int:
         + _self_check_line(final.get("proxy_self_check"))
         + f"Selection time {fit + score + rank:.2f}s (proxy fit {fit:.2f}s, scoring {score:.2f}s, "
         f"ranking {rank:.3f}s); per-round records in {out / 'rounds.jsonl'}"
+    )
+    return 0
+
+
+def run_export_label_studio(args: argparse.Namespace) -> int:
+    from .labelstudio import export_folder, write_export
+
+    names = [n.strip() for n in args.label_names.split(",")] if args.label_names else None
+    tasks, config_xml, summary = export_folder(args.dir, label_names=names, image_url_prefix=args.image_url_prefix)
+    tasks_path, config_path = write_export(tasks, config_xml, args.output)
+    what = f"round {summary['round']}" if summary["round"] is not None else "the selection"
+    guesses = " with the proxy's predictions" if summary["predictions"] else ""
+    print(
+        f"Wrote {summary['tasks']} Label Studio tasks of {what}{guesses} -> {tasks_path}; labeling config -> "
+        f"{config_path}\nImport the tasks into a project with that config, annotate, Export > JSON, then run: "
+        f"svp-hf import-label-studio {args.dir} EXPORT.json"
+    )
+    return 0
+
+
+def run_import_label_studio(args: argparse.Namespace) -> int:
+    from .active import STATE_FILE, ActiveLearner, ActiveLearningConfig
+    from .data import load_pool
+
+    folder = Path(args.dir)
+    if (folder / "selection_config.json").is_file():
+        raise ConfigError(f"{folder} is a selection; import-label-studio commits a pending active-learning round")
+    if not (folder / STATE_FILE).is_file():
+        raise ConfigError(f"{folder} is not an active-learning folder (no {STATE_FILE})")
+    saved = json.loads((folder / STATE_FILE).read_text())
+    if saved.get("pending") is None:
+        raise ConfigError(f"{folder} has no round waiting for labels")
+    source = saved.get("source") or {}
+    dataset, split = args.dataset or source.get("dataset"), args.split or source.get("split") or "train"
+    if not dataset:
+        raise ConfigError(f"{folder} does not record its pool; give it with --dataset (and --split)")
+    learner = ActiveLearner(
+        load_pool(dataset, split),
+        folder,
+        ActiveLearningConfig(**saved["config"]),
+        oracle="human",
+        source={"dataset": source_id(dataset), "split": split},
+    )
+    state = learner.import_labels(args.export, accept_partial=args.accept_partial)
+    record = state.records[-1]
+    studio = record.get("label_studio", {})
+    returned = f", {record['returned_to_pool']} returned to the pool" if record.get("returned_to_pool") else ""
+    disagreed = len(studio.get("disagreements", []))
+    print(
+        f"Imported round {record['round']} from Label Studio: {len(state.indices)} rows labeled{returned}; "
+        f"{disagreed} tasks with disagreeing annotators (recorded in {folder / 'rounds.jsonl'}). "
+        "Rerun svp-hf active-learn on this folder for the next query."
     )
     return 0
 

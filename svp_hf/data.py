@@ -6,6 +6,7 @@ Everything here works on Arrow data in batches: a pool is never turned into Pyth
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import os
@@ -24,6 +25,7 @@ from .errors import (
     ColumnNotFoundError,
     ColumnTypeError,
     ConfigError,
+    DataFileError,
     DatasetNotFoundError,
     DatasetTypeError,
     EmptyPoolError,
@@ -88,8 +90,12 @@ def _load(source, split: str, builder: str, **kwargs):
 
     try:
         return datasets.load_dataset(builder, split=split, **kwargs)
+    except pa.ArrowInvalid as err:  # a file that is not what its name says (truncated, another format)
+        raise DataFileError(f"could not read {source} ({_first_line(err)}); check the file's format") from err
     except ValueError as err:
         msg = str(err)
+        if "corresponds to no data" in msg:  # a data file without rows (or a slice of none)
+            raise EmptyPoolError(f"{source}: split {split!r} has no rows; check the data files and the split") from err
         if (
             "Unknown split" in msg
             or "Bad split" in msg
@@ -101,6 +107,17 @@ def _load(source, split: str, builder: str, **kwargs):
     except FileNotFoundError as err:
         raise DatasetNotFoundError(
             f"{source}: {_first_line(err)}; a folder needs parquet, csv or jsonl files (or a save_to_disk folder)"
+        ) from err
+    except StopIteration as err:  # the json builder, inferring the columns of a file without a single row
+        raise EmptyPoolError(f"{source}: split {split!r} has no rows (an empty data file); add rows") from err
+    except datasets.exceptions.DatasetGenerationError as err:  # "An error occurred ...": say what it was
+        cause = err
+        while cause.__cause__ is not None or cause.__context__ is not None:
+            cause = cause.__cause__ or cause.__context__
+        if "BatchSize must be greater than 0" in str(cause):  # pyarrow on a Parquet file of zero rows
+            raise EmptyPoolError(f"{source}: split {split!r} has no rows (an empty data file); add rows") from err
+        raise DataFileError(
+            f"could not read {source} ({type(cause).__name__}: {_first_line(cause)}); check the file's format"
         ) from err
 
 
@@ -129,8 +146,12 @@ def _load_saved(path: Path, split: str):
     """A ``save_to_disk`` folder: pick the split by name, then apply the slice."""
     import datasets
 
-    loaded = datasets.load_from_disk(str(path))
     name = _split_name(split)
+    if (path / "state.json").exists() and not json.loads((path / "state.json").read_text()).get("_data_files"):
+        # a Dataset saved with no rows has no Arrow file, and datasets.load_from_disk fails on it with an IndexError
+        info = datasets.DatasetInfo.from_directory(str(path))
+        return datasets.Dataset.from_dict({k: [] for k in info.features or {}}, features=info.features, info=info)
+    loaded = datasets.load_from_disk(str(path))
     if isinstance(loaded, datasets.DatasetDict):
         if name not in loaded:
             raise SplitNotFoundError(f"split {name!r} not found in {path}; available splits: {', '.join(loaded)}")
@@ -453,6 +474,26 @@ def check_input_column(ds, text_column: str = "text", image_column: str | None =
                 "(timm/NAME)"
             )
     check_column(ds, text_column, "text", "--text-column")
+    check_text_column(ds, text_column)
+
+
+def check_text_column(ds, column: str) -> None:
+    """The text column holds strings (or only nulls: a pool with no text at all); numbers, lists or images there are a
+    `ColumnTypeError` that names the fix, not an Arrow error further on."""
+    import datasets
+
+    feature = ds.features[column]
+    if isinstance(feature, datasets.Value) and feature.dtype in ("string", "large_string", "null"):
+        return
+    hint = (
+        f"; it holds images: pass --image-column {column} (and an image proxy such as timm)"
+        if isinstance(feature, datasets.Image)
+        else ""
+    )
+    raise ColumnTypeError(
+        f"text column {column!r} holds {feature}, not strings; pass the column with the text as --text-column, or "
+        f"cast it with ds.cast_column({column!r}, datasets.Value('string')){hint}"
+    )
 
 
 def iter_text_batches(ds, column: str, batch_size: int = 8192) -> Iterator[pa.Array]:
@@ -460,6 +501,8 @@ def iter_text_batches(ds, column: str, batch_size: int = 8192) -> Iterator[pa.Ar
     view = ds.select_columns([column]).with_format("arrow")
     for table in view.iter(batch_size=batch_size):
         arr = table.column(0).combine_chunks()
+        if pa.types.is_null(arr.type):  # a column with no text at all
+            arr = arr.cast(pa.string())
         yield pc.fill_null(arr, "")
 
 

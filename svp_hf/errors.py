@@ -16,6 +16,10 @@ class DatasetNotFoundError(SvpError, FileNotFoundError):
     """`--dataset` is neither an existing local path nor a loadable Hub id."""
 
 
+class DataFileError(SvpError, ValueError):
+    """A data file exists but cannot be read as the format its name says (a broken CSV, a truncated Parquet file)."""
+
+
 class SplitNotFoundError(SvpError, ValueError):
     """The requested split does not exist in the dataset."""
 

@@ -2,14 +2,16 @@
 
 An oracle gets each query (the pool rows a round picked) and either answers at once (`SimulatedOracle`: the labels
 the pool already has) or hands the rows to people and answers later (`FileOracle`: ``pending/round_NNNN.{csv,jsonl}``
-to fill in, read back with `FileOracle.collect`). `ActiveLearner` keeps the rounds and the state; what comes back
-from people goes through one validator, `read_label_file`, so every way of labeling obeys the same rules.
+to fill in, or a Label Studio JSON export of the round, read back with `FileOracle.collect`). `ActiveLearner` keeps
+the rounds and the state; what comes back from people goes through one validator, `check_label_rows`, so every way of
+labeling obeys the same rules.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,16 @@ import numpy as np
 
 from .errors import ConfigError, LabelError
 from .io import atomic_directory, atomic_file
+
+
+@dataclass
+class CollectedLabels:
+    """An answer to a pending round: the label id of each queried row, in query order (``-1``: not answered, only
+    with ``accept_partial``; the row goes back to the pool), and ``notes`` for the round's record (for example the
+    rows on which annotators disagreed)."""
+
+    labels: np.ndarray
+    notes: dict[str, Any] = field(default_factory=dict)
 
 
 class Oracle:
@@ -35,8 +47,11 @@ class Oracle:
     def ask(self, query: dict[str, Any]) -> np.ndarray | None:
         raise NotImplementedError
 
-    def collect(self, answer: Any, round_index: int, indices: np.ndarray) -> np.ndarray:
-        """The label ids of ``indices`` (in that order) from an answer to the pending round, validated."""
+    def collect(
+        self, answer: Any, round_index: int, indices: np.ndarray, *, accept_partial: bool = False
+    ) -> CollectedLabels:
+        """The label ids of ``indices`` (in that order) from an answer to the pending round, validated; with
+        ``accept_partial`` the rows left unanswered get ``-1``."""
         raise ConfigError(f"the {self.name} oracle answers at once; there is nothing to collect")
 
     def pending_files(self, round_index: int) -> list[str]:
@@ -60,7 +75,8 @@ class SimulatedOracle(Oracle):
 class FileOracle(Oracle):
     """People label each query in a file: ``pending/round_NNNN.csv`` and ``.jsonl`` (the same rows: round, pool index,
     the text or the PNG file name of the image, an empty ``label`` to fill), read back by `collect` with
-    `read_label_file`'s rules."""
+    `read_label_file`'s rules. `collect` also reads a Label Studio JSON export of the round (a ``.json`` file holding
+    a list of tasks; `svp_hf.labelstudio.read_export`)."""
 
     name = "human"
     answers_now = False
@@ -100,8 +116,20 @@ class FileOracle(Oracle):
                 row[self.task.image_column].save(tmp / names[-1], format="PNG")
         return names
 
-    def collect(self, answer: Any, round_index: int, indices: np.ndarray) -> np.ndarray:
-        return read_label_file(Path(answer), round_index, indices, self.task.label_names)
+    def collect(
+        self, answer: Any, round_index: int, indices: np.ndarray, *, accept_partial: bool = False
+    ) -> CollectedLabels:
+        path = Path(answer)
+        from .labelstudio import is_export, read_export
+
+        if is_export(path):
+            rows, notes = read_export(path, self.task.label_names)
+            labels = check_label_rows(
+                rows, round_index, indices, self.task.label_names, source=str(path), accept_partial=accept_partial
+            )
+            return CollectedLabels(labels, notes)
+        labels = read_label_file(path, round_index, indices, self.task.label_names, accept_partial=accept_partial)
+        return CollectedLabels(labels)
 
 
 ORACLES: dict[str, type[Oracle]] = {"simulate": SimulatedOracle, "human": FileOracle}
@@ -113,37 +141,67 @@ def build_oracle(name: str, pool, task, folder: Path) -> Oracle:
     return ORACLES[name](pool, task, folder)
 
 
-# -- the label-file validator ---------------------------------------------------------------------------------------
-def read_label_file(path: Path, round_index: int, indices: np.ndarray, label_names) -> np.ndarray:
-    """The label ids of ``indices`` from a filled ``pending/`` file, as spreadsheets and JSON tools write it: CSV
-    (UTF-8 with or without a byte-order mark, any line endings) or JSON lines. A label is a class name (surrounding
-    whitespace ignored) or a whole number (``2``, ``2.0``, ``"2"``): the class of that name when the classes are
-    numbers (a pool with integer labels), else the class id, in the order of ``labeled/``'s ClassLabel. Every row
-    must be one queried in ``round_index``, once; any problem raises `LabelError` naming the line."""
-    if not path.is_file():
-        raise LabelError(f"label file {path} does not exist")
-    rows = _label_file_rows(path)
+# -- the validator of human labels --------------------------------------------------------------------------------
+UNANSWERED = object()  # the label of a row that people have not answered yet (a task nobody annotated)
+
+
+def check_label_rows(
+    rows, round_index: int, indices: np.ndarray, label_names, *, source: str, accept_partial: bool = False
+) -> np.ndarray:
+    """The label ids of ``indices`` from rows that people answered, whatever wrote them (a label file, a Label Studio
+    export): ``rows`` are ``(where, row)`` pairs, ``where`` naming the row in messages (``file.csv:3``, ``export.json:
+    task 17``) and ``row`` a mapping with ``svp_pool_index``, ``svp_round`` (optional) and ``label``. A label is a
+    class name (surrounding whitespace ignored) or a whole number (``2``, ``2.0``, ``"2"``): the class of that name
+    when the classes are numbers (a pool with integer labels), else the class id, in the order of ``labeled/``'s
+    ClassLabel. Every row must be one queried in ``round_index``, once; every queried row needs a label. Any problem
+    raises `LabelError` naming the row.
+
+    With ``accept_partial`` a queried row without a row, with an empty label or labeled `UNANSWERED` gets ``-1``
+    (not answered) instead of an error; at least one row must be answered."""
     label_names = list(label_names)
     names = {n: i for i, n in enumerate(label_names)}
     # ids are accepted unless a class is itself named by a number: "1" would then be ambiguous
     ids_allowed = not any(_whole_number(n) is not None for n in label_names)
     wanted = {int(i) for i in indices}
     got: dict[int, int] = {}
-    for line_no, row in rows:
+    seen: set[int] = set()
+    for where, row in rows:
         row_round, idx = _whole_number(row.get("svp_round", round_index)), _whole_number(row.get("svp_pool_index"))
         if row_round is None or idx is None:
-            raise LabelError(f"{path}:{line_no}: needs integer svp_pool_index and svp_round fields")
+            raise LabelError(f"{where}: needs integer svp_pool_index and svp_round fields")
         if row_round != round_index:
-            raise LabelError(f"{path}:{line_no}: the file is from round {row_round}, round {round_index} is pending")
+            raise LabelError(f"{where}: the row is from round {row_round}, round {round_index} is pending")
         if idx not in wanted:
-            raise LabelError(f"{path}:{line_no}: pool index {idx} was not queried in round {round_index}")
-        if idx in got:
-            raise LabelError(f"{path}:{line_no}: pool index {idx} is labeled twice")
-        got[idx] = _label_id(row.get("label"), names, ids_allowed, f"{path}:{line_no}")
+            raise LabelError(f"{where}: pool index {idx} was not queried in round {round_index}")
+        if idx in seen:
+            raise LabelError(f"{where}: pool index {idx} is labeled twice")
+        seen.add(idx)
+        label = row.get("label")
+        if label is UNANSWERED or (accept_partial and _is_empty(label)):
+            continue
+        got[idx] = _label_id(label, names, ids_allowed, where)
     missing = sorted(wanted - set(got))
-    if missing:
-        raise LabelError(f"{path}: {len(missing)} queried rows have no label, e.g. pool indices {missing[:5]}")
-    return np.array([got[int(i)] for i in indices], dtype=np.int64)
+    if missing and not accept_partial:
+        raise LabelError(
+            f"{source}: {len(missing)} queried rows have no label, e.g. pool indices {missing[:5]} "
+            "(--accept-partial commits the labeled rows and returns the others to the pool)"
+        )
+    if not got:
+        raise LabelError(f"{source}: none of the {len(wanted)} queried rows of round {round_index} is labeled yet")
+    return np.array([got.get(int(i), -1) for i in indices], dtype=np.int64)
+
+
+def read_label_file(
+    path: Path, round_index: int, indices: np.ndarray, label_names, *, accept_partial: bool = False
+) -> np.ndarray:
+    """The label ids of ``indices`` from a filled ``pending/`` file, as spreadsheets and JSON tools write it: CSV
+    (UTF-8 with or without a byte-order mark, any line endings) or JSON lines, checked by `check_label_rows` (whose
+    messages name the file and line)."""
+    path = Path(path)
+    if not path.is_file():
+        raise LabelError(f"label file {path} does not exist")
+    rows = [(f"{path}:{line_no}", row) for line_no, row in _label_file_rows(path)]
+    return check_label_rows(rows, round_index, indices, label_names, source=str(path), accept_partial=accept_partial)
 
 
 # stripped from label cells besides whitespace: what editors and spreadsheets leave at the ends of a pasted value
@@ -205,6 +263,13 @@ def _whole_number(value: Any) -> int | None:
     return None
 
 
+def label_id(value: Any, label_names, where: str) -> int:
+    """The class id of one label (a class name or id, as `check_label_rows` reads it); `LabelError` names ``where``."""
+    label_names = [str(n) for n in label_names]
+    ids_allowed = not any(_whole_number(n) is not None for n in label_names)
+    return _label_id(value, {n: i for i, n in enumerate(label_names)}, ids_allowed, where)
+
+
 def _label_id(value: Any, names: dict[str, int], ids_allowed: bool, where: str) -> int:
     """The class id of one label cell (see `read_label_file`); `LabelError` names the classes."""
     classes = list(names)
@@ -231,6 +296,13 @@ def _label_id(value: Any, names: dict[str, int], ids_allowed: bool, where: str) 
     if number is None and _is_number(str(value)):  # 2.5
         raise LabelError(f"{where}: label {value!r} is not a whole number, so neither a class nor a class id; {hint}")
     raise LabelError(f"{where}: label {value!r} is not a class; {hint}")
+
+
+def _is_empty(value: Any) -> bool:
+    """An empty label cell: None, NaN (pandas' empty cell), or only whitespace and invisible characters."""
+    if value is None or (isinstance(value, float) and value != value):
+        return True
+    return isinstance(value, str) and not value.strip().strip(_INVISIBLE).strip()
 
 
 def _is_number(text: str) -> bool:

@@ -93,3 +93,21 @@ def torch_one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# Property-based tests (tests/test_properties.py): a bounded, derandomized profile for the default run, so that CI sees
+# the same examples every time, and a long one: HYPOTHESIS_PROFILE=slow for every property, or `pytest -m slow` for the
+# `*_many` twins, which always use it. No example database is written into the working tree.
+try:
+    from hypothesis import HealthCheck, settings
+except ImportError:  # the dev extra is not installed (test_properties.py then fails to import)
+    pass
+else:
+    _quiet = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+    settings.register_profile(
+        "ci", max_examples=50, deadline=None, derandomize=True, database=None, suppress_health_check=_quiet
+    )
+    settings.register_profile(
+        "slow", max_examples=500, deadline=None, database=None, suppress_health_check=_quiet, print_blob=True
+    )
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

