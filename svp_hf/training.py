@@ -264,7 +264,10 @@ def _encode(dataset, target: TargetModel, task: TextClassificationTask, pad_to_m
         padding = "max_length" if pad_to_max_length else False
         return target.tokenizer(texts, truncation=True, padding=padding, max_length=target.max_length)
 
-    encoded = texts.map(tokenize, batched=True, batch_size=1000, remove_columns=[task.text_column])
+    # in memory: a dataset loaded from disk would otherwise get cache-*.arrow files written beside its own
+    encoded = texts.map(
+        tokenize, batched=True, batch_size=1000, remove_columns=[task.text_column], keep_in_memory=True
+    )
     return encoded.add_column("labels", labels.tolist())
 
 
@@ -377,6 +380,9 @@ def train_target(
         train_enc = _encode_images(train_dataset, target, task, train=True)
         eval_enc = _encode_images(eval_dataset, target, task, train=False) if eval_dataset is not None else None
     else:
+        from transformers import set_seed
+
+        set_seed(int(given.get("seed", 42)))  # a model built from a config draws its initial weights now
         target = build_target(model, task, train_dataset, max_length)
         train_enc = _encode(train_dataset, target, task, pad_to_max_length)
         eval_enc = _encode(eval_dataset, target, task, pad_to_max_length) if eval_dataset is not None else None
@@ -469,11 +475,29 @@ def train_target(
     return metrics
 
 
-def _last_checkpoint(folder: Path) -> str | None:
+def _checkpoints(folder: Path) -> list[Path]:
+    """``folder``'s Trainer checkpoints, oldest first."""
     if not folder.is_dir():
-        return None
-    checkpoints = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-    return str(checkpoints[-1]) if checkpoints else None
+        return []
+    found = [p for p in folder.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
+
+
+def _is_complete(checkpoint: Path) -> bool:
+    """Whether the Trainer finished writing ``checkpoint``: it writes the weights, optimizer, scheduler and RNG states
+    first and ``trainer_state.json`` last, so a kill mid-save leaves that file absent or cut short."""
+    try:
+        state = json.loads((checkpoint / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    weights = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "adapter_model.safetensors")
+    return isinstance(state, dict) and "global_step" in state and any((checkpoint / w).is_file() for w in weights)
+
+
+def _last_checkpoint(folder: Path) -> str | None:
+    """The newest complete checkpoint in ``folder`` (one cut short by a kill is passed over)."""
+    complete = [p for p in _checkpoints(folder) if _is_complete(p)]
+    return str(complete[-1]) if complete else None
 
 
 def check_training_args(given: dict[str, Any]) -> None:
@@ -571,6 +595,11 @@ def _prepare_partial(partial: Path, record: dict[str, Any], overwrite: bool, mai
         if isinstance(old, dict):
             differences = _record_differences(old, record)
             if not differences:
+                if main:  # checkpoints cut short by a kill, newer than the one resumed: the Trainer would rotate
+                    for cut in _checkpoints(partial):  # them as if they were its own
+                        if not _is_complete(cut):
+                            logger.warning("removing %s: a checkpoint cut short by an interrupted run", cut)
+                            shutil.rmtree(cut, ignore_errors=True)
                 return checkpoint
             shown = "; ".join(differences[:5]) + ("; ..." if len(differences) > 5 else "")
             why, fix = f"of a different training run ({shown})", "rerun with the same inputs to resume it, or "

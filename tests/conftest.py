@@ -19,6 +19,13 @@ AG_NEWS = SHARED_DATA / "ag_news"
 CIFAR10 = SHARED_DATA / "cifar10"
 
 
+def pytest_collection_modifyitems(config, items):
+    # pyproject's `timeout` (pytest-timeout) stops a hung test in the default run; slow tests may run for long
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(3600))
+
+
 def _require(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"{path} not found (set SVP_SHARED_DATA to the shared data folder)")

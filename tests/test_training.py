@@ -203,7 +203,10 @@ def test_a_checkpoint_without_a_run_record_is_not_resumed(ag_small, tmp_path):
     from svp_hf.errors import CheckpointMismatchError
 
     rows, out = ag_small.select(range(48)), tmp_path / "model"
-    (tmp_path / "model.partial" / "checkpoint-2").mkdir(parents=True)
+    checkpoint = tmp_path / "model.partial" / "checkpoint-2"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "model.safetensors").write_bytes(b"")  # a complete checkpoint: its weights, then its state
+    (checkpoint / "trainer_state.json").write_text('{"global_step": 2}')
     with pytest.raises(CheckpointMismatchError, match="older svp-hf"):
         _train(rows, out)
     metrics = _train(rows, out, overwrite=True)
