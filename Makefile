@@ -12,7 +12,7 @@ DATASET ?= $(if $(wildcard $(DATA)/ag_news),$(DATA)/ag_news,ag_news)
 OUT ?= out/quickstart
 PYTEST_ARGS ?=
 
-.PHONY: install quickstart test lint clean
+.PHONY: install quickstart test lint clean labelstudio
 
 install: $(VENV)/.installed
 
@@ -23,6 +23,14 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/python -c "import torch, torchvision, fasttext, timm, svp_hf; from transformers import Trainer; \
 	assert torch.__version__.split('+')[1:] == torchvision.__version__.split('+')[1:], 'torch/torchvision builds differ'; \
 	print('svp-hf', svp_hf.__version__, 'with torch', torch.__version__)"
+	touch $@
+
+# A Label Studio server for tests/test_labelstudio_server.py, in its own environment (it pins its own numpy)
+labelstudio: .ls-venv/.installed
+
+.ls-venv/.installed:
+	$(PYTHON) -m venv .ls-venv
+	.ls-venv/bin/pip install --quiet "label-studio==1.23.2"
 	touch $@
 
 quickstart: install
@@ -37,4 +45,4 @@ lint: install
 	$(BIN)/ruff format --check svp_hf tests benchmarks
 
 clean:
-	rm -rf $(VENV) out .pytest_cache
+	rm -rf $(VENV) .ls-venv out .pytest_cache

@@ -217,6 +217,7 @@ class ActiveLearner:
         oracle: str = "simulate",
         eval_dataset=None,
         source: dict[str, Any] | None = None,
+        oracle_options: dict[str, Any] | None = None,
     ):
         self.pool = ensure_dataset(pool)
         self.source = source or {}
@@ -228,9 +229,10 @@ class ActiveLearner:
         self.oracle = oracle
         self.eval_dataset = eval_dataset
         self._fingerprint: str | None = None
+        self.waiting: str | None = None  # set by `run` when the oracle's pending round is not fully answered yet
         check_input_column(self.pool, config.text_column, config.image_column)
         self.task = self._task()
-        self.labeler = build_oracle(oracle, self.pool, self.task, self.dir)
+        self.labeler = build_oracle(oracle, self.pool, self.task, self.dir, **(oracle_options or {}))
         self.plan = plan_rounds(config, self.pool.num_rows)
 
     # -- setup ----------------------------------------------------------------------------------------------
@@ -320,15 +322,28 @@ class ActiveLearner:
         return self._fingerprint
 
     # -- the loop -------------------------------------------------------------------------------------------
-    def run(self, max_rounds: int | None = None) -> ActiveLearningState:
-        """Run rounds until the schedule ends (or ``max_rounds`` more rounds, or a human oracle must answer)."""
+    def run(self, max_rounds: int | None = None, *, accept_partial: bool = False) -> ActiveLearningState:
+        """Run rounds until the schedule ends (or ``max_rounds`` more rounds, or a human oracle must answer).
+
+        An oracle that fetches answers itself (Label Studio) first collects the pending round; if people have not
+        finished it, the run returns with the round still pending (``accept_partial``: commit what is answered)."""
         if max_rounds is not None and (
             isinstance(max_rounds, bool) or not isinstance(max_rounds, int) or max_rounds < 1
         ):
             raise ConfigError(f"max_rounds must be a positive number of rounds, got {max_rounds!r}")
         state = self.load_state()
+        self.labeler.prepare()  # a server that is not there, or refuses the key, fails before any work or write
         self._write_derived(state)
         pending = self._pending()
+        if pending is not None and self.labeler.collects_itself:
+            from .labelstudio_api import LabelsPending
+
+            try:
+                state = self.import_labels(None, accept_partial=accept_partial)
+            except LabelsPending as waiting:
+                self.waiting = str(waiting)  # what the CLI tells the user
+                return state
+            pending = None
         if pending is not None:
             raise LabelError(
                 f"round {pending['round']} is waiting for labels: fill {self.dir / pending['files'][1]} and run again "
@@ -419,6 +434,7 @@ class ActiveLearner:
             proxy = result.proxy if result.proxy is not None else self.fit_proxy(state)
             record["proxy_eval_accuracy"] = self.evaluate(proxy)
         query = {"round": r, "indices": np.asarray(indices, dtype=np.int64), "scores": scores, "record": record}
+        query["proxy"] = self.config.to_dict()["proxy"] if result is not None else None
         return query if probs is None else {**query, "probs": probs}
 
     def _label_free_initial(self, n: int, seed: int) -> np.ndarray:
@@ -544,6 +560,9 @@ class ActiveLearner:
         """Give the query to the oracle, then record it as pending: the rows and scores in ``pending/`` and the round
         in ``state.json`` (written last, so a run killed before it asks the same query again)."""
         r = query["round"]
+        if not (self.dir / STATE_FILE).exists():  # first the folder becomes this run's: a run killed while the oracle
+            self.dir.mkdir(parents=True, exist_ok=True)  # writes its files resumes here instead of refusing it
+            write_json_atomic(self.dir / STATE_FILE, self._state_document(None, [], pending=None))
         self.labeler.ask(query)
         with atomic_file(self.dir / "pending" / f"round_{r:04d}.npz") as tmp:
             extra = {"probs": query["probs"]} if "probs" in query else {}
@@ -559,7 +578,7 @@ class ActiveLearner:
             return None
         return json.loads(state_file.read_text()).get("pending")
 
-    def import_labels(self, path: str | os.PathLike, *, accept_partial: bool = False) -> ActiveLearningState:
+    def import_labels(self, path: str | os.PathLike | None, *, accept_partial: bool = False) -> ActiveLearningState:
         """Import the answer to the pending round and commit the round: a filled label file
         (`svp_hf.oracles.read_label_file` says what is accepted) or a Label Studio JSON export
         (`svp_hf.labelstudio.read_export`). Any problem raises `LabelError` and leaves the state unchanged.

@@ -159,9 +159,16 @@ def make_parser() -> argparse.ArgumentParser:
     g.add_argument("--eval-split", metavar="SPLIT", help="report the proxy's accuracy on this split every round")
     g.add_argument(
         "--oracle",
-        choices=("simulate", "human"),
+        choices=("simulate", "human", "label-studio"),
         default="simulate",
-        help="simulate: labels from --label-column; human: write queries to DIR/pending and stop",
+        help="simulate: labels from --label-column; human: write queries to DIR/pending and stop; label-studio: "
+        "import each query into a Label Studio project and stop, a rerun collects the annotations",
+    )
+    g.add_argument(
+        "--label-studio-url",
+        metavar="URL",
+        help="the Label Studio server of --oracle label-studio (e.g. http://localhost:8080); the API key is read "
+        "from LABEL_STUDIO_API_KEY",
     )
     g.add_argument(
         "--labels",
@@ -171,7 +178,8 @@ def make_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--accept-partial",
         action="store_true",
-        help="with --labels: commit the labeled rows and return the unlabeled ones to the pool",
+        help="with --labels (or --oracle label-studio): commit the labeled rows and return the unlabeled ones to the "
+        "pool",
     )
     g.add_argument("--label-names", metavar="A,B,...", help="the classes, when the pool has no label column")
     g.add_argument("--max-rounds", type=int, help="stop after this many rounds (rerun to continue)")
@@ -569,15 +577,25 @@ def run_active_learn(args: argparse.Namespace) -> int:
         oracle=args.oracle,
         eval_dataset=eval_dataset,
         source={"dataset": source_id(args.dataset), "split": args.split},
+        oracle_options={"url": args.label_studio_url} if args.oracle == "label-studio" else None,
     )
-    if args.accept_partial and not args.labels:
-        raise ConfigError("--accept-partial applies to --labels FILE")
+    if args.accept_partial and not args.labels and args.oracle != "label-studio":
+        raise ConfigError("--accept-partial applies to --labels FILE (or to --oracle label-studio)")
     if args.labels:
         state = learner.import_labels(args.labels, accept_partial=args.accept_partial)
         print(f"Imported labels for round {state.completed_rounds - 1}: {len(state.indices)} rows labeled")
-    state = learner.run(max_rounds=args.max_rounds)
+    before = learner.load_state().completed_rounds
+    state = learner.run(max_rounds=args.max_rounds, accept_partial=args.accept_partial)
     out = Path(args.output_dir)
     pending = learner._pending()
+    if args.oracle == "label-studio" and state.completed_rounds > before and learner.waiting is None:
+        print(f"Collected labels from Label Studio: {len(state.indices)} rows labeled")
+    if pending is not None and args.oracle == "label-studio":
+        labeler = learner.labeler
+        where = labeler.project_url(labeler.project_id())
+        print(learner.waiting or f"Round {pending['round']}: annotate its tasks in Label Studio ({where})")
+        print("Then rerun this command: it collects the annotations and queues the next round.")
+        return 0
     if pending is not None:
         print(
             f"Round {pending['round']} needs labels: fill the label column of {out / pending['files'][1]} "

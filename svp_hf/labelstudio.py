@@ -95,19 +95,24 @@ def _export_round(folder: Path, image_url_prefix: str):
     if [int(row["svp_pool_index"]) for row in rows] != indices.tolist():
         raise LabelError(f"{folder / 'pending' / name}.jsonl does not hold the pending query; rerun active-learn")
     modality = "image" if rows and "image" in rows[0] else "text"
-    data = []
-    for row, i in zip(rows, indices):
-        item = {"svp_pool_index": int(i), "svp_round": r, "svp_score": _finite(scores[i])}
-        if modality == "image":  # the PNG files sit in pending/, which Label Studio serves as local files
-            item["image"] = image_url_prefix + row["image"]
-        else:
-            item["text"] = row["text"]
-        data.append(item)
+    # the PNG files sit in pending/, which Label Studio serves as local files
+    shown = [image_url_prefix + row["image"] if modality == "image" else row["text"] for row in rows]
     label_names = saved["label_names"]
-    model_version = f"svp-hf {saved['config']['proxy']} round {r}"
-    tasks = make_tasks(data, label_names, modality=modality, probs=probs, model_version=model_version)
+    tasks = round_tasks(shown, modality, r, indices, scores, probs, label_names, saved["config"]["proxy"])
     summary = {"round": r, "tasks": len(tasks), "predictions": probs is not None, "modality": modality}
     return tasks, labeling_config(label_names, modality), summary
+
+
+def round_tasks(shown, modality: str, round_index: int, indices, scores, probs, label_names, proxy: str):
+    """The Label Studio tasks of one active-learning query: each row's text (or image URL) in ``shown``, its pool
+    index, round and score, and the proxy's guess as a pre-annotation (model version ``svp-hf PROXY round R``)."""
+    data = []
+    for value, i in zip(shown, indices):
+        item = {"svp_pool_index": int(i), "svp_round": int(round_index), "svp_score": _finite(scores[i])}
+        item["image" if modality == "image" else "text"] = value
+        data.append(item)
+    model_version = f"svp-hf {proxy} round {round_index}"
+    return make_tasks(data, label_names, modality=modality, probs=probs, model_version=model_version)
 
 
 def _export_selection(folder: Path, label_names):
@@ -169,15 +174,21 @@ def read_export(path: str | Path, label_names) -> tuple[list[tuple[str, dict[str
         tasks = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as err:
         raise LabelError(f"{path}: not JSON ({err.msg} at line {err.lineno})") from None
+    return read_tasks(tasks, str(path), label_names)
+
+
+def read_tasks(tasks, source: str, label_names) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, Any]]:
+    """`read_export` of tasks already parsed (from a file, or from a Label Studio server); ``source`` names them in
+    errors."""
     if not isinstance(tasks, list):
-        raise LabelError(f"{path}: expected a list of Label Studio tasks, got a JSON {type(tasks).__name__}")
+        raise LabelError(f"{source}: expected a list of Label Studio tasks, got a JSON {type(tasks).__name__}")
     label_names = [str(n) for n in label_names]
     rows, disagreements = [], []
     counts = Counter()
     for n, task in enumerate(tasks, start=1):
         if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
-            raise LabelError(f"{path}: item {n} is not a Label Studio task (an object with 'data')")
-        where = f"{path}: task {task.get('id', f'#{n}')}"
+            raise LabelError(f"{source}: item {n} is not a Label Studio task (an object with 'data')")
+        where = f"{source}: task {task.get('id', f'#{n}')}"
         label, disagreement = _decide(task, where, label_names, counts)
         data = task["data"]
         row = {"svp_pool_index": data.get("svp_pool_index"), "label": label}

@@ -40,9 +40,13 @@ class Oracle:
 
     name: str = ""
     answers_now: bool = True  # False: `ask` hands the query over and the run waits for `collect`
+    collects_itself: bool = False  # True: `collect(None, ...)` fetches the answer (a rerun collects, no --labels)
 
     def __init__(self, pool, task, folder: Path):
         self.pool, self.task, self.dir = pool, task, folder
+
+    def prepare(self) -> None:
+        """Check what `ask` will need (a server, a key) before the run writes anything; nothing by default."""
 
     def ask(self, query: dict[str, Any]) -> np.ndarray | None:
         raise NotImplementedError
@@ -132,13 +136,22 @@ class FileOracle(Oracle):
         return CollectedLabels(labels)
 
 
-ORACLES: dict[str, type[Oracle]] = {"simulate": SimulatedOracle, "human": FileOracle}
+def _label_studio(pool, task, folder: Path, **options) -> Oracle:
+    from .labelstudio_api import LabelStudioOracle
+
+    return LabelStudioOracle(pool, task, folder, **options)
 
 
-def build_oracle(name: str, pool, task, folder: Path) -> Oracle:
+ORACLES: dict[str, Any] = {"simulate": SimulatedOracle, "human": FileOracle, "label-studio": _label_studio}
+
+
+def build_oracle(name: str, pool, task, folder: Path, **options) -> Oracle:
+    """The oracle called ``name``; ``options`` go to its constructor (``label-studio``: ``url``, ``api_key``)."""
     if name not in ORACLES:
         raise ConfigError(f"oracle must be one of {', '.join(repr(n) for n in ORACLES)}, got {name!r}")
-    return ORACLES[name](pool, task, folder)
+    if options and name != "label-studio":
+        raise ConfigError(f"the {name} oracle takes no options, got {sorted(options)}")
+    return ORACLES[name](pool, task, folder, **options)
 
 
 # -- the validator of human labels --------------------------------------------------------------------------------

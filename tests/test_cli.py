@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import datasets
 import pytest
@@ -30,7 +31,8 @@ def test_select_end_to_end_on_real_ag_news_is_reproducible(ag_news_path, tmp_pat
     assert {"svp_score", "svp_rank"} <= set(a.column_names)
     assert a["svp_pool_index"] == b["svp_pool_index"] and a["svp_score"] == b["svp_score"]
     config = json.loads((tmp_path / "a" / "selection_config.json").read_text())
-    assert config["source"]["dataset"] == str(ag_news_path) and config["command"].startswith("svp-hf select")
+    assert Path(config["source"]["dataset"]) == ag_news_path.resolve()  # absolute: it resolves from anywhere
+    assert config["command"].startswith("svp-hf select")
 
 
 @pytest.mark.parametrize(
