@@ -579,6 +579,8 @@ def run_active_learn(args: argparse.Namespace) -> int:
         source={"dataset": source_id(args.dataset), "split": args.split},
         oracle_options={"url": args.label_studio_url} if args.oracle == "label-studio" else None,
     )
+    if args.label_studio_url and args.oracle != "label-studio":
+        raise ConfigError("--label-studio-url applies to --oracle label-studio")
     if args.accept_partial and not args.labels and args.oracle != "label-studio":
         raise ConfigError("--accept-partial applies to --labels FILE (or to --oracle label-studio)")
     if args.labels:

@@ -304,3 +304,11 @@ def test_client_errors_name_the_fix(monkeypatch):
         LabelStudioClient("localhost:8080", TOKENS["a"])
     with pytest.raises(ConfigError, match="LABEL_STUDIO_API_KEY"):
         LabelStudioClient("http://localhost:8080", "")
+
+
+def test_label_studio_url_without_that_oracle_is_refused(ag_news_path, tmp_path, capsys):
+    code = main(["active-learn", "--dataset", str(ag_news_path), "--split", "train[:100]", "--proxy", "tfidf",
+                 "--oracle", "human", "--label-studio-url", "http://127.0.0.1:8080",
+                 "--output-dir", str(tmp_path / "al")])  # fmt: skip
+    assert code == 1 and "--label-studio-url applies to --oracle label-studio" in capsys.readouterr().err
+    assert not (tmp_path / "al").exists()
