@@ -44,7 +44,7 @@ from .data import (
 )
 from .errors import BudgetError, ConfigError, LabelError, OutputExistsError
 from .io import atomic_directory, atomic_file, check_output_path, write_json_atomic
-from .oracles import ORACLES, build_oracle
+from .oracles import ORACLES, LabelsPending, build_oracle
 from .proxies import Proxy, ProxyOutputs, build_proxy
 from .proxies.features import texts_digest
 from .selection import _with_oracle_labels, select
@@ -336,8 +336,6 @@ class ActiveLearner:
         self._write_derived(state)
         pending = self._pending()
         if pending is not None and self.labeler.collects_itself:
-            from .labelstudio_api import LabelsPending
-
             try:
                 state = self.import_labels(None, accept_partial=accept_partial)
             except LabelsPending as waiting:

@@ -35,7 +35,7 @@ import numpy as np
 from .errors import ConfigError, LabelError
 from .io import write_json_atomic
 from .labelstudio import labeling_config, read_tasks, round_tasks
-from .oracles import UNANSWERED, CollectedLabels, FileOracle, check_label_rows
+from .oracles import UNANSWERED, CollectedLabels, FileOracle, LabelsPending, check_label_rows
 
 API_KEY_ENV = "LABEL_STUDIO_API_KEY"
 LINK_FILE = "label_studio.json"
@@ -158,6 +158,7 @@ class LabelStudioOracle(FileOracle):
         if not url:
             raise ConfigError("--oracle label-studio needs the server: --label-studio-url URL (http://localhost:8080)")
         self.client = LabelStudioClient(url, api_key if api_key is not None else os.environ.get(API_KEY_ENV, ""))
+        self._project: int | None = None  # found (or created) once per run
 
     # -- the project of the run ---------------------------------------------------------------------------------
     def _link(self) -> dict[str, Any]:
@@ -175,6 +176,11 @@ class LabelStudioOracle(FileOracle):
         return f"svp-hf {self.dir.name} ({digest})"
 
     def project_id(self) -> int:
+        if self._project is None:
+            self._project = self._find_or_create_project()
+        return self._project
+
+    def _find_or_create_project(self) -> int:
         link = self._link()
         if link.get("project") is not None and link.get("url") == self.client.url:
             if self.client.project(link["project"]) is None:
@@ -206,9 +212,7 @@ class LabelStudioOracle(FileOracle):
         r, indices = query["round"], np.asarray(query["indices"])
         project = self.project_id()
         already = {
-            int(t["data"]["svp_pool_index"])
-            for t in self.client.tasks(project)
-            if isinstance(t.get("data"), dict) and t["data"].get("svp_round") == r and "svp_pool_index" in t["data"]
+            int(t["data"]["svp_pool_index"]) for t in self._round_tasks(project, r) if "svp_pool_index" in t["data"]
         }
         todo = np.array([i for i in indices.tolist() if i not in already], dtype=np.int64)
         if todo.size == 0:  # imported by a run killed before it recorded the round
@@ -228,6 +232,14 @@ class LabelStudioOracle(FileOracle):
         self.client.import_tasks(project, tasks)
         return None
 
+    def _round_tasks(self, project: int, round_index: int) -> list[dict]:
+        """The project's tasks of one round (the export holds every round's)."""
+        return [
+            t
+            for t in self.client.tasks(project)
+            if isinstance(t.get("data"), dict) and t["data"].get("svp_round") == round_index
+        ]
+
     def _shown(self, indices: np.ndarray) -> list[str]:
         rows = self.pool.select(indices)
         if self.task.modality != "image":
@@ -246,12 +258,7 @@ class LabelStudioOracle(FileOracle):
             return super().collect(answer, round_index, indices, accept_partial=accept_partial)
         project = self.project_id()
         source = f"Label Studio project {project} ({self.project_url(project)})"
-        tasks = [
-            t
-            for t in self.client.tasks(project)
-            if isinstance(t.get("data"), dict) and t["data"].get("svp_round") == round_index
-        ]
-        rows, notes = read_tasks(tasks, source, self.task.label_names)
+        rows, notes = read_tasks(self._round_tasks(project, round_index), source, self.task.label_names)
         answered = sum(1 for _, row in rows if row["label"] is not UNANSWERED)
         if answered < len(indices) and not accept_partial:
             raise LabelsPending(
@@ -262,7 +269,3 @@ class LabelStudioOracle(FileOracle):
                                   accept_partial=accept_partial)  # fmt: skip
         notes["label_studio"].update(project=project, url=self.client.url)
         return CollectedLabels(labels, notes)
-
-
-class LabelsPending(LabelError):
-    """The pending round is not fully annotated yet (and ``accept_partial`` was not given): nothing was changed."""

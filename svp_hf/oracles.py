@@ -31,6 +31,11 @@ class CollectedLabels:
     notes: dict[str, Any] = field(default_factory=dict)
 
 
+class LabelsPending(LabelError):
+    """The pending round is not fully answered yet (and ``accept_partial`` was not given): nothing was changed. Raised
+    by the `collect` of an oracle that `collects_itself`; `ActiveLearner.run` then waits instead of failing."""
+
+
 class Oracle:
     """The labeler of an active-learning run.
 
