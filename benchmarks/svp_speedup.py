@@ -11,7 +11,8 @@ and, by name, ``hybrid`` (TF-IDF beside a frozen all-MiniLM-L6-v2, a linear SVM)
 with a linear head); then the target is trained from scratch (or, ``--target minilm``, fine-tuned from pretrained
 weights) on each labeled set at each budget and evaluated on the test split.
 A method is ``SELECTOR`` (with ``--strategy``, default least_confidence) or ``SELECTOR+STRATEGY`` with any registered
-strategy, e.g. ``hybrid+margin``, ``hybrid+cluster_margin`` (the batch-aware one), ``baseline+cluster_margin``;
+strategy, e.g. ``hybrid+margin``, ``hybrid+cluster_margin`` (the batch-aware one), ``baseline+cluster_margin``, and
+strategy arguments after colons, ``hybrid+cluster_margin:rare_below=0`` (rare-class hunting off);
 ``random`` takes none. ``--methods comparison`` names the pretrained-target comparison (issue 15): every selector
 with margin and with cluster_margin, and random.
 Reported: data-selection time (proxy training + scoring + ranking, summed over the rounds up to each budget, with the
@@ -50,7 +51,8 @@ eval split is not cut: accuracy and macro-F1 weigh every class as the test split
 worse).
 Results go to ``benchmarks/results/svp_speedup_<dataset>_<target>_<mode>.json`` with plots beside it. Every finished
 (seed, method) cell is saved in ``<results>.partial/`` as it ends: an interrupted run started again with the same
-settings resumes from there. ``--report RESULTS_JSON`` prints a results file as the markdown tables of BENCHMARKS.md
+settings resumes from there; ``--keep-cells`` keeps them after the run, for a later run that adds seeds or methods.
+``--report RESULTS_JSON`` prints a results file as the markdown tables of BENCHMARKS.md
 (the paper's speed-up table shape, accuracy, macro-F1, rare-class recall, agreement, core-set; files written before
 macro-F1 was recorded show accuracy only) and redraws its plots. ``--methods`` runs a subset (e.g. ``fasttext,random``
 to compare strategies without the slow baseline); ``--batch-size`` changes the query size (default: one query per
@@ -111,6 +113,12 @@ MODES = {
         "keep": [0.3, 0.5, 0.7],
     },
 }
+# ``--quick --target minilm``: a smoke run in a few minutes on 2 CPU cores (a smaller pool, a step floor of 25 in
+# place of the recipe's 100, the default product beside the baseline and random); its numbers are not evidence
+QUICK_PRETRAINED = {
+    "pool": 1000, "test": 500, "min_steps": 25,
+    "methods": ("baseline+cluster_margin", "hybrid+cluster_margin", "random"),
+}  # fmt: skip
 PROXIES = {"fasttext": ("fasttext", {}), "tfidf": ("tfidf", {})}
 # proxies beside the paper's two; kept apart so that runs naming none of them keep their checkpoint key
 NEWER_PROXIES = {"hybrid": ("hybrid", {}), "embedding": ("embedding", {})}
@@ -159,11 +167,15 @@ def make_parser() -> argparse.ArgumentParser:
         "target with a short max_length sees; the target and the baseline read the rows as before",
     )  # fmt: skip
     p.add_argument("--coreset", action="store_true", help="also measure core-set selection")
+    p.add_argument(
+        "--keep-cells", action="store_true",
+        help="keep the finished cells (<results>.partial/) after the run, so a later run with more seeds or methods "
+        "and the same settings reuses them",
+    )  # fmt: skip
     p.add_argument("--report", metavar="RESULTS_JSON", help="print a results file as markdown tables, redraw plots")
     p.add_argument(
         "--out", default=None, help="results JSON (default: benchmarks/results/svp_speedup_<ds>_<mode>.json)"
     )
-    p.set_defaults(mode="quick")
     return p
 
 
@@ -243,17 +255,24 @@ def _selection_seconds(record: dict) -> float:
     return float(sum(t.get(k, 0.0) for k in ("proxy_fit", "proxy_score", "strategy", "proxy_features")))
 
 
-def _train_target(target: str, train, test, seed: int, workdir: Path, recall_of: int | None = None) -> dict:
+def _train_target(
+    target: str, train, test, seed: int, workdir: Path, recall_of: int | None = None, min_steps: int | None = None
+) -> dict:
     """Train the target on ``train`` with its recipe; its accuracy and macro-F1 on ``test``, the training seconds and,
-    with ``recall_of`` (a class id), that class's recall on ``test``."""
-    from svp_hf.training import train_target
+    with ``recall_of`` (a class id), that class's recall on ``test``. ``min_steps``: a pretrained target's step floor
+    in place of the recipe's (the smoke run of ``--quick``)."""
+    from svp_hf.training import pretrained_epochs, train_target
 
     spec = TARGETS[target]
     out = workdir / f"target-{time.monotonic_ns()}"
+    epochs = {}
+    if min_steps:
+        batch = spec["train"]["per_device_train_batch_size"]
+        epochs = {"num_train_epochs": pretrained_epochs(train.num_rows, batch, min_steps=min_steps)}
     t0 = time.perf_counter()
     metrics = train_target(
         train, target, out, eval_dataset=test, max_length=spec["max_length"], overwrite=True,
-        training_args={**spec["train"], "seed": seed, "save_strategy": "no", "eval_strategy": "no",
+        training_args={**spec["train"], **epochs, "seed": seed, "save_strategy": "no", "eval_strategy": "no",
                        "logging_strategy": "no", "log_level": "error"},
     )  # fmt: skip
     seconds = time.perf_counter() - t0
@@ -266,6 +285,12 @@ def _train_target(target: str, train, test, seed: int, workdir: Path, recall_of:
         result["target_rare_recall"] = _recall(out, test, recall_of, spec["max_length"])
     shutil.rmtree(out, ignore_errors=True)
     return result
+
+
+def _target_options(settings: dict) -> dict:
+    """`_train_target`'s keyword arguments for a run: the rare class, and the step floor where a mode sets one."""
+    steps = settings.get("min_steps")
+    return {"recall_of": settings["rare_class"], **({"min_steps": steps} if steps else {})}
 
 
 def _recall(model_dir: Path, test, class_id: int, max_length: int) -> float:
@@ -297,6 +322,7 @@ def _cuda() -> bool:
 # The paper's comparison, the default; any SELECTOR+STRATEGY (`method_spec`) may be named with --methods.
 METHODS = ("baseline", "fasttext", "tfidf", "random")
 SELECTORS = ("baseline", "fasttext", "tfidf", "hybrid", "embedding", "random")
+PROXY_SELECTORS = SELECTORS[1:-1]
 # --methods comparison (issue 15): every selector with margin and with the batch-aware cluster_margin, and random
 COMPARISON = (
     *(f"{sel}+{strategy}" for sel in SELECTORS[:-1] for strategy in ("margin", "cluster_margin")),
@@ -306,20 +332,41 @@ COMPARISON = (
 
 def method_spec(method: str, default_strategy: str) -> tuple[str, str]:
     """``(selector, strategy)`` of a method name: ``SELECTOR`` (the run's ``--strategy``; random selection for
-    ``random``) or ``SELECTOR+STRATEGY``."""
+    ``random``) or ``SELECTOR+STRATEGY``, optionally with strategy arguments, ``SELECTOR+STRATEGY:KEY=VALUE...``
+    (`strategy_kwargs`)."""
     from svp_hf.strategies import STRATEGIES
 
     selector, _, strategy = method.partition("+")
+    strategy = strategy.partition(":")[0]
     if selector not in SELECTORS:
         raise SystemExit(f"--methods: unknown selector in {method!r}; choose from {', '.join(SELECTORS)}")
     if selector == "random":
-        if strategy:
+        if strategy or ":" in method:
             raise SystemExit(f"--methods: {method!r}: random selection takes no strategy (name it 'random')")
         return selector, "random"
     strategy = strategy or default_strategy
     if strategy not in STRATEGIES.names():
         raise SystemExit(f"--methods: unknown strategy in {method!r}; choose from {', '.join(STRATEGIES.names())}")
+    strategy_kwargs(method)  # bad arguments stop the run before any work
     return selector, strategy
+
+
+def strategy_kwargs(method: str) -> dict:
+    """The strategy arguments of a method name: ``hybrid+cluster_margin:rare_below=0`` gives ``{"rare_below": 0}``
+    (values read as JSON where they parse: numbers, true/false/null; else strings)."""
+    import json
+
+    _, *pairs = method.partition("+")[2].split(":")
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not (sep and key):
+            raise SystemExit(f"--methods: {method!r}: strategy arguments are :KEY=VALUE, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
 
 
 def _method_names(args) -> list[str]:
@@ -348,17 +395,21 @@ def _methods(args) -> dict:
     return out
 
 
-def _proxy(proxy: str, kwargs: dict, seed: int):
+def _proxy(proxy: str, kwargs: dict, seed: int, min_steps: int | None = None):
     """What `ActiveLearningConfig` gets: the name and kwargs, or for ``"epochs": "recipe"`` a transformer proxy
-    whose epochs follow the pretrained-encoder recipe's step floor on each round's labeled rows."""
+    whose epochs follow the pretrained-encoder recipe's step floor (``min_steps`` where given) on each round's labeled
+    rows."""
     if kwargs.get("epochs") != "recipe":
         return proxy, kwargs
     from svp_hf.proxies.transformer import TransformerProxy
-    from svp_hf.training import pretrained_epochs
+    from svp_hf.training import PRETRAINED_MIN_STEPS, pretrained_epochs
+
+    floor = min_steps or PRETRAINED_MIN_STEPS
 
     class RecipeTransformerProxy(TransformerProxy):
         def _train(self, dataset, labels, observe):
-            self.hyperparameters["epochs"] = pretrained_epochs(len(labels), int(self.hyperparameters["batch_size"]))
+            batch = int(self.hyperparameters["batch_size"])
+            self.hyperparameters["epochs"] = pretrained_epochs(len(labels), batch, min_steps=floor)
             return super()._train(dataset, labels, observe)
 
     return RecipeTransformerProxy(seed=seed, **{**kwargs, "epochs": 3}), {}
@@ -443,9 +494,10 @@ def run_active_learning(args, settings, pool, test, workdir: Path, checkpoint: _
                 added[method] = set(checkpoint.array(seed, method, "added").tolist())
                 runs.extend(cell_runs)
                 continue
-            proxy, kwargs = _proxy(proxy, kwargs, seed)
+            proxy, kwargs = _proxy(proxy, kwargs, seed, settings.get("min_steps"))
             config = ActiveLearningConfig(
-                proxy=proxy, proxy_kwargs=kwargs, strategy=strategy, initial=settings["initial"], budgets=budgets,
+                proxy=proxy, proxy_kwargs=kwargs, strategy=strategy, strategy_kwargs=strategy_kwargs(method),
+                initial=settings["initial"], budgets=budgets,
                 batch_size=_batch_size(args.batch_size), seed=seed, stratified=settings["min_per_class"] > 0,
             )  # fmt: skip
             out = workdir / f"al-{method}-{seed}"
@@ -464,7 +516,7 @@ def run_active_learning(args, settings, pool, test, workdir: Path, checkpoint: _
                 r = max(i for i, rec in enumerate(records) if rec["labeled_after"] <= size)
                 rows = state.indices[state.rounds <= r]
                 labeled = pool.select(rows)
-                target = _train_target(args.target, labeled, test, seed, workdir, recall_of=settings["rare_class"])
+                target = _train_target(args.target, labeled, test, seed, workdir, **_target_options(settings))
                 features = sum(rec.get("timings_s", {}).get("proxy_features", 0.0) for rec in records[1 : r + 1])
                 cell_runs.append({
                     "method": method, "strategy": strategy, "seed": seed, "budget": budget,
@@ -579,7 +631,7 @@ def run_coreset(args, settings, pool, test, workdir: Path, checkpoint: _Checkpoi
     for seed in settings["seeds"]:
         full = checkpoint.get(seed, "coreset-full")
         if full is None:
-            target = _train_target(args.target, pool, test, seed, workdir, recall_of=settings["rare_class"])
+            target = _train_target(args.target, pool, test, seed, workdir, **_target_options(settings))
             full = [{"method": "full data", "seed": seed, "keep": 1.0, **_scores(target),
                      "end_to_end_s": target["target_train_s"], "selection_s": 0.0}]  # fmt: skip
             checkpoint.put(seed, "coreset-full", full)
@@ -597,7 +649,7 @@ def run_coreset(args, settings, pool, test, workdir: Path, checkpoint: _Checkpoi
                     t0 = time.perf_counter()
                     kept = svp_hf.coreset(pool, keep=keep, proxy=proxy, strategy=strategy, seed=seed).dataset
                     selection_s = time.perf_counter() - t0
-                    target = _train_target(args.target, kept, test, seed, workdir, recall_of=settings["rare_class"])
+                    target = _train_target(args.target, kept, test, seed, workdir, **_target_options(settings))
                     train_s = target["target_train_s"]
                     done = [{"method": f"{strategy} ({proxy})", "seed": seed, "keep": keep, **_scores(target),
                              "selection_s": selection_s, "end_to_end_s": selection_s + train_s,
@@ -857,6 +909,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.report:
         report(args.report)
         return {}
+    smoke = args.mode == "quick" and args.target == "minilm"  # --quick given, with the pretrained target
+    args.mode = args.mode or "quick"
     logging.disable(logging.WARNING)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import datasets
@@ -865,6 +919,11 @@ def main(argv: list[str] | None = None) -> dict:
     datasets.disable_progress_bars()
     transformers.logging.set_verbosity_error()
     settings = dict(MODES[args.mode])
+    if smoke:
+        settings.update(pool=QUICK_PRETRAINED["pool"], test=QUICK_PRETRAINED["test"],
+                        min_steps=QUICK_PRETRAINED["min_steps"])  # fmt: skip
+        if args.methods is None:
+            args.methods = ",".join(QUICK_PRETRAINED["methods"])
     if args.seeds:
         settings["seeds"] = [int(s) for s in args.seeds.split(",")]
     if args.budgets:
@@ -905,6 +964,7 @@ def main(argv: list[str] | None = None) -> dict:
         # settings older checkpoints lacked are keyed only when they differ from what those runs did
         **({"initial": n0, "min_per_class": k} if k or args.initial != "0.02" else {}),
         **({"imbalance": imbalanced} if imbalanced else {}),
+        **({"min_steps": settings["min_steps"]} if "min_steps" in settings else {}),
         "target": args.target, "recipe": TARGETS[args.target],
         "proxies": {**PROXIES, **{m: v for m, v in NEWER_PROXIES.items() if m in used}}, "strategy": args.strategy,
         "batch_size": args.batch_size, "budgets": budgets, "keep": settings["keep"],
@@ -958,11 +1018,15 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"{method:24s} {keep:4.0%}  {row['accuracy_mean']:.4f} ± {row['accuracy_std']:.4f}       "
                   f"{row['end_to_end_s']:8.1f} ({row['full_data_s']:.1f})")  # fmt: skip
     print(f"results: {out}")
-    checkpoint.remove()
+    if not args.keep_cells:
+        checkpoint.remove()
     last = al["budgets"][-1]
-    if ("fasttext", last) in table and ("baseline", last) in table:
-        print(f"selection speed-up: {table[('fasttext', last)]['speedup']:.1f}x")
-        print(f"target accuracy gap vs baseline: {table[('fasttext', last)]['gap_points']:.1f} points")
+    proxies = [m for m in methods if m == "fasttext"] or [m for m in methods if m.partition("+")[0] in PROXY_SELECTORS]
+    base = _baseline_for(proxies[0], methods[proxies[0]][2], methods) if proxies else None
+    if base and (proxies[0], last) in table and (base, last) in table:
+        named = "" if (proxies[0], base) == ("fasttext", "baseline") else f" ({proxies[0]} vs {base})"
+        print(f"selection speed-up: {table[(proxies[0], last)]['speedup']:.1f}x{named}")
+        print(f"target accuracy gap vs baseline: {table[(proxies[0], last)]['gap_points']:.1f} points{named}")
     return result
 
 

@@ -237,11 +237,12 @@ def select(
             timings["proxy_features"] = timings.get("proxy_features", 0.0) + shared_s
         t0 = time.perf_counter()
         outputs = _score(proxy, pool, strategy, config, dist)
+        known = np.full(num_rows, -1, dtype=np.int64)
+        known[train_rows] = train_task.labels_for_training(train)
+        outputs.labels = known
         if observe:
             counts = None
             if dist is None or dist.is_main:
-                known = np.full(num_rows, -1, dtype=np.int64)
-                known[train_rows] = train_task.labels_for_training(train)
                 counts = forgetting_counts(proxy.epoch_predictions, known)
             outputs.forgetting = counts if dist is None else dist.broadcast_array(counts, (num_rows,), np.float32)
         timings["proxy_score"] = time.perf_counter() - t0

@@ -42,6 +42,17 @@ def banking77_path() -> Path:
     return _require(SHARED_DATA / "banking77")
 
 
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    """An empty disk cache and an empty in-memory cache of the proxies' pool features."""
+    from svp_hf.proxies import features
+
+    monkeypatch.setenv("SVP_HF_CACHE", str(tmp_path / "cache"))
+    features.clear_memory_cache()
+    yield tmp_path / "cache"
+    features.clear_memory_cache()
+
+
 @pytest.fixture(scope="session")
 def _ag_train(ag_news_path):
     from svp_hf.data import load_pool

@@ -86,6 +86,33 @@ def test_interrupted_run_resumes_from_finished_cells(ag_news, tmp_path, monkeypa
     assert calls == [30, 60]
 
 
+def test_kept_cells_serve_a_later_run_and_strategy_arguments_reach_the_strategy(ag_news, tmp_path, monkeypatch):
+    trained = []
+
+    def fake_target(target, train, *args, **kwargs):
+        trained.append(train.num_rows)
+        return _trained(0.5)
+
+    monkeypatch.setattr(svp_speedup, "_train_target", fake_target)
+    built = []
+    real_build = svp_speedup._learner
+
+    def learner(pool, out, config, min_per_class):
+        built.append((config.strategy, config.strategy_kwargs))
+        return real_build(pool, out, config, min_per_class)
+
+    monkeypatch.setattr(svp_speedup, "_learner", learner)
+    out = tmp_path / "r.json"
+    svp_speedup.main(_args(ag_news, out, "--methods", "random", "--keep-cells"))
+    assert (out.with_suffix(".partial") / "cells.json").exists()
+    trained.clear()
+    result = svp_speedup.main(_args(ag_news, out, "--methods", "random,tfidf+cluster_margin:rare_below=0"))
+    assert trained == [30, 60]  # random came from the kept cells
+    assert built[-1] == ("cluster_margin", {"rare_below": 0})
+    assert {r["method"] for r in result["active_learning"]["runs"]} == {"random", "tfidf+cluster_margin:rare_below=0"}
+    assert not out.with_suffix(".partial").exists()  # without --keep-cells the cells go once the results are written
+
+
 def test_unknown_method_is_refused(ag_news, tmp_path):
     with pytest.raises(SystemExit, match="unknown"):
         svp_speedup.main(_args(ag_news, tmp_path / "r.json", "--methods", "fasttext,oracle"))
@@ -164,6 +191,14 @@ def test_methods_name_a_selector_and_a_strategy():
                          ("oracle+margin", "unknown selector")]:  # fmt: skip
         with pytest.raises(SystemExit, match=message):
             svp_speedup.method_spec(bad, "margin")
+    assert svp_speedup.method_spec("hybrid+cluster_margin:rare_below=0", "margin") == ("hybrid", "cluster_margin")
+    assert svp_speedup.strategy_kwargs("hybrid+cluster_margin:rare_below=0:device=cpu") == {
+        "rare_below": 0,
+        "device": "cpu",
+    }
+    assert svp_speedup.strategy_kwargs("hybrid+cluster_margin") == {}
+    with pytest.raises(SystemExit, match="KEY=VALUE"):
+        svp_speedup.method_spec("hybrid+margin:oops", "margin")
     args = svp_speedup.make_parser().parse_args(["--methods", "comparison,random", "--target", "minilm"])
     methods = svp_speedup._methods(args)
     assert len(methods) == 11 and list(methods)[:2] == ["baseline+margin", "baseline+cluster_margin"]
@@ -360,3 +395,23 @@ def test_gpu_check_dry_run_on_the_cpu(tmp_path, ag_news_path):
         assert f"[ok  ] {line}" in done.stdout
     summary = json.loads((tmp_path / "out" / "gpu_check.json").read_text())
     assert summary["status"] == 0 and summary["agreement"]["checks"]["encoder embeddings"]["max_diff"] == 0.0
+
+
+def test_quick_with_the_pretrained_target_is_a_smoke_run(ag_news, tmp_path, monkeypatch):
+    """``--quick --target minilm``: a 1,000-row pool, the recipe's step floor cut to 25, the product beside the
+    baseline and random; without ``--quick`` the same target keeps its recipe."""
+    seen = {}
+
+    def fake_run(args, settings, pool, test, workdir, checkpoint):
+        seen.update(settings=settings, pool=pool.num_rows, test=test.num_rows)
+        seen["methods"] = list(svp_speedup._methods(args))
+        return {"budgets": settings["budgets"], "runs": []}
+
+    monkeypatch.setattr(svp_speedup, "run_active_learning", fake_run)
+    svp_speedup.main(["--dataset", ag_news, "--quick", "--target", "minilm", "--out", str(tmp_path / "q.json")])
+    assert seen["pool"] == 1000 and seen["test"] == 500 and seen["settings"]["min_steps"] == 25
+    assert seen["methods"] == ["baseline+cluster_margin", "hybrid+cluster_margin", "random"]
+    assert svp_speedup._target_options(seen["settings"]) == {"recall_of": None, "min_steps": 25}
+    svp_speedup.main(["--dataset", ag_news, "--target", "minilm", "--pool-size", "1000", "--out", str(tmp_path / "r")])
+    assert "min_steps" not in seen["settings"] and svp_speedup._target_options(seen["settings"]) == {"recall_of": None}
+    assert seen["methods"] == list(svp_speedup.METHODS)

@@ -16,15 +16,6 @@ from svp_hf.proxies import features as features_module
 from svp_hf.proxies.features import EncoderFeatures, TfidfFeatures, cache_root, pool_features
 
 
-@pytest.fixture
-def fresh_cache(tmp_path, monkeypatch):
-    """An empty disk cache and an empty in-memory cache."""
-    monkeypatch.setenv("SVP_HF_CACHE", str(tmp_path / "cache"))
-    features_module.clear_memory_cache()
-    yield tmp_path / "cache"
-    features_module.clear_memory_cache()
-
-
 def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "svp_hf", *map(str, args)], capture_output=True, text=True)
 

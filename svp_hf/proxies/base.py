@@ -37,6 +37,8 @@ class ProxyOutputs:
             (see `svp_hf.strategies.forgetting_counts`).
         embeddings_shard (`tuple[int, int]`, *optional*): under several processes, ``embeddings`` holds only the
             pool rows ``[start, stop)`` of this process (for strategies with ``sharded_embeddings``).
+        labels (`np.ndarray` of shape `[N]`, int64, *optional*): the known label id of every labeled row the proxy
+            trained on, -1 for the others (for strategies that balance classes).
     """
 
     num_rows: int
@@ -44,9 +46,10 @@ class ProxyOutputs:
     embeddings: np.ndarray | None = None
     forgetting: np.ndarray | None = None
     embeddings_shard: tuple[int, int] | None = None
+    labels: np.ndarray | None = None
 
     def __post_init__(self):
-        for name in ("probs", "embeddings", "forgetting"):
+        for name in ("probs", "embeddings", "forgetting", "labels"):
             value = getattr(self, name)
             expected = self.num_rows
             if name == "embeddings" and self.embeddings_shard is not None:

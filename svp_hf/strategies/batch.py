@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from ..errors import ConfigError, PoolExhaustedError
+from .balance import hunt_rare_classes
 from .base import Strategy, StrategyResult, argselect, register_strategy
 from .clustering import as_tensor, kmeans
 from .uncertainty import margin_scores
@@ -89,11 +90,16 @@ class ClusterMargin(_MarginCandidates):
     candidates are clustered with k-means into ``clusters`` groups (default ``n``: one row per cluster, the
     round-robin order among them), in O(M·D) memory.
 
+    Classes with far too few labels get a share of the batch (`svp_hf.strategies.balance`): where the proxy's
+    outputs carry the labeled rows' classes, each class labeled fewer than ``rare_below`` times the mean count per
+    class has the batch's tail replaced by the rows the proxy finds most likely to be of it, up to what an evening-out
+    batch would give it. On pools whose classes are about equally labeled nothing changes.
+
     Strategy arguments: ``candidate_factor`` (10), ``clusters`` (None: ``n``), ``max_iter`` (k-means iterations,
-    10), ``device`` (default: a GPU when present).
+    10), ``device`` (default: a GPU when present), ``rare_below`` (0.5; 0 turns rare-class hunting off).
     """
 
-    defaults = {"candidate_factor": 10, "clusters": None, "max_iter": 10, "device": None}
+    defaults = {"candidate_factor": 10, "clusters": None, "max_iter": 10, "device": None, "rare_below": 0.5}
 
     def select(self, outputs, n, *, exclude=None, seed=0, labeled=None):
         cand, _ = self._candidates(outputs, n, exclude, labeled, seed)
@@ -115,7 +121,11 @@ class ClusterMargin(_MarginCandidates):
         cluster_rank = np.empty(sizes.size, dtype=np.int64)
         cluster_rank[np.lexsort((best, sizes))] = np.arange(sizes.size)
         order = np.lexsort((cluster_rank[labels], turn))[:n]
-        return pick_order_result(cand[order], outputs.num_rows)
+        picks = hunt_rare_classes(
+            cand[order], outputs.probs, outputs.labels, candidate_mask(outputs.num_rows, exclude, labeled),
+            float(self.kwargs["rare_below"]),
+        )  # fmt: skip
+        return pick_order_result(picks, outputs.num_rows)
 
 
 @register_strategy("margin_kmeans")
