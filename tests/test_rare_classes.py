@@ -136,3 +136,29 @@ def test_selection_passes_the_labeled_classes_to_the_strategy(ag_small, fresh_ca
         ag_small, proxy="tfidf", strategy=Recording(), budget=10, seed=0, labeled_indices=labeled, labels=oracle
     )
     assert seen["labels"][labeled].tolist() == oracle.tolist()
+
+
+def test_spread_hunting_covers_every_region_of_the_rare_class():
+    """The rare class's likely rows lie in two far-apart blobs, one of them more likely: plain hunting takes the
+    top rows (all from one blob), ``spread`` takes the most likely row of each group of its 3·k most likely rows."""
+    rng = np.random.default_rng(0)
+    n = 200
+    x = rng.normal(size=(n, 4)).astype(np.float32)
+    x[100:110] += 50  # blob A: p(rare) 0.40-0.31
+    x[110:120] -= 50  # blob B: p(rare) 0.30-0.21
+    probs = np.full((n, 2), 0.95, dtype=np.float32)
+    probs[:, 1] = 0.05
+    probs[100:120, 1] = np.linspace(0.40, 0.21, 20)
+    probs[:, 0] = 1 - probs[:, 1]
+    labels = np.full(n, -1)
+    labels[:40] = 0
+    labels[40] = 1  # class 1: 1 labeled row against 40
+    ok = labels < 0
+    picks = np.arange(41, 47)  # a batch of 6, none predicted as class 1
+    assert balancing_quota(np.array([40, 1]), 6).tolist() == [0, 6]
+    plain = hunt_rare_classes(picks, probs, labels, ok, 0.5, embeddings=x)  # spread 0: the 6 most likely
+    assert plain.tolist() == list(range(100, 106))
+    spread = hunt_rare_classes(picks, probs, labels, ok, 0.5, embeddings=x, spread=3, seed=0)
+    assert len(set(spread.tolist())) == 6 and set(spread.tolist()) <= set(range(100, 118))
+    assert (spread < 110).any() and (spread >= 110).any()  # both blobs
+    assert (np.diff(probs[spread, 1]) <= 0).all()  # most likely first

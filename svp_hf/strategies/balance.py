@@ -46,7 +46,15 @@ def rare_classes(counts: np.ndarray, rare_below: float) -> np.ndarray:
 
 
 def hunt_rare_classes(
-    picks: np.ndarray, probs: np.ndarray, labels: np.ndarray | None, candidates: np.ndarray, rare_below: float
+    picks: np.ndarray,
+    probs: np.ndarray,
+    labels: np.ndarray | None,
+    candidates: np.ndarray,
+    rare_below: float,
+    *,
+    embeddings: np.ndarray | None = None,
+    spread: float = 0,
+    seed: int = 0,
 ) -> np.ndarray:
     """``picks`` (a strategy's batch, best first) with rows of the rare classes in place of its tail.
 
@@ -56,6 +64,9 @@ def hunt_rare_classes(
         labels: ``[N]`` known label ids, -1 where unlabeled (`ProxyOutputs.labels`); None: the picks, unchanged.
         candidates: boolean ``[N]``, rows that may be picked.
         rare_below: a class is rare when labeled fewer than this times the mean count per class (0: never).
+        embeddings, spread, seed: with ``spread`` s >= 1 and embeddings, a class that needs k rows gets them from its
+            s·k most likely rows, k-means-clustered into k groups (seeded), the most likely row of each group: rows
+            spread over the class rather than the k nearest its few labeled ones.
 
     Returns:
         ``n`` distinct rows: the hunted rows of the rare classes first (rarest class first, each by its probability,
@@ -82,7 +93,11 @@ def hunt_rare_classes(
         if need <= 0:
             continue
         rows = np.flatnonzero(free)
-        rows = rows[np.argsort(-probs[rows, c], kind="stable")[:need]]
+        if spread >= 1 and embeddings is not None:
+            rows = _spread(rows[np.argsort(-probs[rows, c], kind="stable")[: int(np.ceil(spread * need))]],
+                           probs[:, c], embeddings, need, seed)  # fmt: skip
+        else:
+            rows = rows[np.argsort(-probs[rows, c], kind="stable")[:need]]
         free[rows] = False
         hunted.append(rows)
     if not hunted:
@@ -90,3 +105,24 @@ def hunt_rare_classes(
     hunted_rows = np.concatenate(hunted)[:n]
     rest = picks[~np.isin(picks, hunted_rows)]  # a pick that was hunted too keeps its place among the hunted
     return np.concatenate([hunted_rows, rest[: n - hunted_rows.size]]).astype(np.int64)
+
+
+def _spread(rows: np.ndarray, likely: np.ndarray, embeddings: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """``k`` of ``rows`` (most likely first): k-means of their embeddings into k groups, each group's most likely row,
+    then (where groups came out empty) the most likely rows left; ordered by ``likely``, highest first."""
+    from .clustering import kmeans
+
+    k = min(k, rows.size)
+    if k == 0 or rows.size <= k:
+        return rows[:k]
+    x = np.asarray(embeddings, dtype=np.float32)[rows]
+    _, groups, _ = kmeans(x - x.mean(0), k, seed=seed)
+    chosen = np.zeros(rows.size, dtype=bool)
+    order = np.lexsort((-likely[rows], groups))  # by group, most likely first within each
+    first = np.ones(rows.size, dtype=bool)
+    first[1:] = groups[order][1:] != groups[order][:-1]
+    chosen[order[first]] = True
+    if chosen.sum() < k:
+        chosen[np.flatnonzero(~chosen)[: k - int(chosen.sum())]] = True  # rows are most likely first
+    picked = rows[chosen]
+    return picked[np.argsort(-likely[picked], kind="stable")]

@@ -96,10 +96,14 @@ class ClusterMargin(_MarginCandidates):
     batch would give it. On pools whose classes are about equally labeled nothing changes.
 
     Strategy arguments: ``candidate_factor`` (10), ``clusters`` (None: ``n``), ``max_iter`` (k-means iterations,
-    10), ``device`` (default: a GPU when present), ``rare_below`` (0.5; 0 turns rare-class hunting off).
+    10), ``device`` (default: a GPU when present), ``rare_below`` (0.5; 0 turns rare-class hunting off),
+    ``rare_spread`` (0: a rare class gets its k most likely rows; s >= 1: the most likely row of each of k k-means
+    groups of its s·k most likely rows, spread over the class).
     """
 
-    defaults = {"candidate_factor": 10, "clusters": None, "max_iter": 10, "device": None, "rare_below": 0.5}
+    defaults = {
+        "candidate_factor": 10, "clusters": None, "max_iter": 10, "device": None, "rare_below": 0.5, "rare_spread": 0,
+    }  # fmt: skip
 
     def select(self, outputs, n, *, exclude=None, seed=0, labeled=None):
         cand, _ = self._candidates(outputs, n, exclude, labeled, seed)
@@ -123,7 +127,8 @@ class ClusterMargin(_MarginCandidates):
         order = np.lexsort((cluster_rank[labels], turn))[:n]
         picks = hunt_rare_classes(
             cand[order], outputs.probs, outputs.labels, candidate_mask(outputs.num_rows, exclude, labeled),
-            float(self.kwargs["rare_below"]),
+            float(self.kwargs["rare_below"]), embeddings=outputs.embeddings, spread=float(self.kwargs["rare_spread"]),
+            seed=seed,
         )  # fmt: skip
         return pick_order_result(picks, outputs.num_rows)
 
