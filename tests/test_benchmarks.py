@@ -285,8 +285,8 @@ def test_minilm_baseline_follows_the_recipe_step_floor(ag_small, monkeypatch, to
 
     asked = []
 
-    def epochs(rows, batch):
-        asked.append((rows, batch))
+    def epochs(rows, batch, min_steps):
+        asked.append((rows, batch, min_steps))
         return 1
 
     monkeypatch.setattr(svp_hf.training, "pretrained_epochs", epochs)
@@ -294,8 +294,13 @@ def test_minilm_baseline_follows_the_recipe_step_floor(ag_small, monkeypatch, to
     assert kwargs == {} and proxy.name == "transformer"
     rows = ag_small.select(range(16))
     proxy.fit(rows, TextClassificationTask.from_dataset(ag_small))
-    assert asked == [(16, 32)] and proxy.hyperparameters["epochs"] == 1 and len(proxy.train_losses) == 1
+    assert asked == [(16, 32, svp_hf.training.PRETRAINED_MIN_STEPS)] and proxy.hyperparameters["epochs"] == 1
+    assert len(proxy.train_losses) == 1
     assert proxy.predict_proba(ag_small.select(range(20, 24))).shape == (4, 4)
+    asked.clear()
+    proxy, _ = svp_speedup._proxy("transformer", svp_speedup.MINILM_BASELINE, seed=0, min_steps=25)  # --quick
+    proxy.fit(rows, TextClassificationTask.from_dataset(ag_small))
+    assert asked == [(16, 32, 25)]
 
 
 # -- benchmarks/vs_small_text.py: svp-hf against small-text ---------------------------------------------------------
