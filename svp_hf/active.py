@@ -398,7 +398,8 @@ class ActiveLearner:
                 indices = self._label_free_initial(batch, seed)
             else:
                 indices = select(
-                    self.pool, self.config.selection_config(strategy="random", budget=batch, seed=seed)
+                    self.pool,
+                    self.config.selection_config(strategy="random", strategy_kwargs={}, budget=batch, seed=seed),
                 ).indices
             scores = np.full(self.pool.num_rows, np.nan, dtype=np.float32)
             timings = {"proxy_fit": 0.0, "proxy_score": 0.0, "strategy": time.perf_counter() - t0}

@@ -93,12 +93,17 @@ class SelectionResult:
         ``svp_pool_scores.npy`` (the score of every pool row) and a dataset card (``README.md``).
         """
         path = Path(path)
-        check_output_path(path, overwrite=overwrite, inputs=[self.dataset, self.source.get("dataset")])
+
+        def write():
+            check_output_path(path, overwrite=overwrite, inputs=[self.dataset, self.source.get("dataset")])
+            self._write(path, overwrite)
+
         dist = current_distributed()
         if dist is None:
-            self._write(path, overwrite)
-        else:  # one writer; the others wait, and fail with it if the write fails
-            dist.on_main(lambda: self._write(path, overwrite), f"writing {path}")
+            write()
+        else:  # one writer, which alone checks the folder (another process could see the main one's finished
+            # folder and refuse it); the others wait, and fail with it if the check or the write fails
+            dist.on_main(write, f"writing {path}")
         return path
 
     def push_to_hub(self, repo_id: str, **kwargs: Any) -> str:

@@ -145,14 +145,15 @@ def build_target(name_or_path: str, task: TextClassificationTask, train_dataset,
 
 
 def pretrained_epochs(
-    num_rows: int, batch_size: int, world_size: int = 1, accumulation: int = 1, min_steps: int = PRETRAINED_MIN_STEPS
+    num_rows: int, batch_size: int, world_size: int = 1, accumulation: int = 1, min_steps: int | None = None
 ) -> int:
     """Epochs of the pretrained-encoder recipe: enough for at least ``min_steps`` (PRETRAINED_MIN_STEPS) optimizer
     steps on ``num_rows`` rows, between PRETRAINED_EPOCHS[0] and [1] (100 rows: 20 epochs, 400: 8, 1,600: 3 at batch
     32)."""
     steps_per_epoch = math.ceil(math.ceil(num_rows / (batch_size * max(1, world_size))) / max(1, accumulation))
     low, high = PRETRAINED_EPOCHS
-    return min(high, max(low, math.ceil(min_steps / max(1, steps_per_epoch))))
+    floor = PRETRAINED_MIN_STEPS if min_steps is None else min_steps
+    return min(high, max(low, math.ceil(floor / max(1, steps_per_epoch))))
 
 
 def _from_pretrained(auto_class, name_or_path: str, task: ClassificationTask, expected: str):

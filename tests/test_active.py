@@ -115,6 +115,20 @@ def test_resume_checks_the_config_but_allows_extending_budgets(ag_small, tmp_pat
     assert state.completed_rounds == 3
 
 
+def test_strategy_arguments_reach_the_queries_not_the_random_initial_set(ag_small, tmp_path):
+    """The strategy's arguments were once handed to the round-0 random draw too, which refused them."""
+    config = ActiveLearningConfig(
+        proxy="tfidf", strategy="cluster_margin", strategy_kwargs={"rare_below": 0, "candidate_factor": 3},
+        initial=40, budgets=[80],
+    )  # fmt: skip
+    state = ActiveLearner(ag_small, tmp_path / "al", config).run()
+    assert state.completed_rounds == 2 and len(set(state.indices.tolist())) == 80
+    wrong = ActiveLearningConfig(proxy="tfidf", strategy="margin", strategy_kwargs={"rare_below": 0}, initial=40,
+                                 budgets=[80])  # fmt: skip
+    with pytest.raises(ConfigError, match="unknown margin strategy argument"):
+        ActiveLearner(ag_small, tmp_path / "al2", wrong).run()
+
+
 def test_max_rounds_then_resume(ag_small, tmp_path):
     config = ActiveLearningConfig(
         proxy="tfidf", strategy="least_confidence", initial=40, budgets=[80, 120], batch_size=None

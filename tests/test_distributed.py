@@ -74,6 +74,12 @@ def test_select_under_torchrun_matches_one_process(ag_news_path, tmp_path, proxy
     assert json.loads((tmp_path / "two/selection_config.json").read_text())["num_processes"] == 2
 
 
+def test_a_process_late_to_the_save_does_not_refuse_the_main_one_s_folder(ag_news_path, tmp_path):
+    done = torchrun(SCRIPTS / "dist_save_late.py", tmp_path / "out", ag_news_path, port=29622)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(datasets.load_from_disk(tmp_path / "out")) == 20
+
+
 def test_distributed_k_centers_matches_one_process(ag_news_path, tmp_path):
     out = tmp_path / "two.npz"
     done = torchrun(SCRIPTS / "dist_kcenters.py", out, ag_news_path, port=29614)
