@@ -22,7 +22,8 @@ budget (mean ± std over seeds); Spearman rank correlation between each proxy's 
 pool in the first query (same labeled set; score-based strategies only: a batch-aware strategy's scores are its pick
 order); Jaccard overlap of the rows each method added with the rows the baseline added; class counts of every
 labeled set. ``--coreset`` adds core-set selection: the target trained on 30/50/70% of the pool kept by forgetting
-events / entropy / random against the full pool, with end-to-end time.
+events / entropy (fastText) / greedy k-centers on the frozen MiniLM embeddings / random against the full pool, with
+end-to-end time. ``--cells-from`` gathers cells run elsewhere (seeds split across processes or machines).
 
 Budgets are fractions of the pool (the paper's 10-50%) or row counts, the regime of fine-tuning a pretrained model:
 ``--initial 100 --budgets 200,400,800,1600``. Per-class minimum (``--min-per-class K``, default ``auto``): the
@@ -177,6 +178,11 @@ def make_parser() -> argparse.ArgumentParser:
         help="keep the finished cells (<results>.partial/) after the run, so a later run with more seeds or methods "
         "and the same settings reuses them",
     )  # fmt: skip
+    p.add_argument(
+        "--cells-from", action="append", default=[], metavar="PARTIAL_DIR",
+        help="finished cells of another run with the same settings (its <results>.partial folder, from other "
+        "processes or another machine) are taken as done; repeatable",
+    )  # fmt: skip
     p.add_argument("--report", metavar="RESULTS_JSON", help="print a results file as markdown tables, redraw plots")
     p.add_argument(
         "--out", default=None, help="results JSON (default: benchmarks/results/svp_speedup_<ds>_<mode>.json)"
@@ -322,6 +328,14 @@ def _cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+def _device_name() -> str:
+    """Where targets and proxies ran: ``cpu`` or the GPU's name (results of a run gathered from several machines with
+    ``--cells-from`` say so per cell)."""
+    import torch
+
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
 
 
 # The paper's comparison, the default; any SELECTOR+STRATEGY (`method_spec`) may be named with --methods.
@@ -480,6 +494,35 @@ class _Checkpoint:
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
 
+    def absorb(self, other: Path) -> int:
+        """Take the finished cells of another run's ``.partial`` folder (``--cells-from``: seeds or methods run in
+        other processes, or on another machine), those this run lacks; returns how many. The other run's settings must
+        be this run's, but its dataset folder may have lived elsewhere (same folder name)."""
+        import json
+
+        index = Path(other) / "cells.json"
+        if not index.exists():
+            raise SystemExit(f"--cells-from {other}: no cells.json there (a run's <results>.partial folder)")
+        saved = json.loads(index.read_text())
+
+        def _comparable(key: dict) -> dict:
+            return {**key, "dataset": Path(key.get("dataset", "")).name}
+
+        if _comparable(saved.get("key", {})) != _comparable(self.key):
+            differ = sorted(k for k in {**saved.get("key", {}), **self.key}
+                            if _comparable(saved.get("key", {})).get(k) != _comparable(self.key).get(k))  # fmt: skip
+            raise SystemExit(f"--cells-from {other}: that run's settings differ from this one's ({', '.join(differ)})")
+        taken = 0
+        for name, cell in saved["cells"].items():
+            if name in self.cells:
+                continue
+            seed, _, method = name.partition("/")
+            files = {a: Path(other) / f"{seed}-{method}-{a}.npy" for a in ("scores", "added")}
+            arrays = {a: np.load(f) for a, f in files.items() if f.exists()}  # core-set cells keep no arrays
+            self.put(int(seed), method, cell["runs"], **arrays)
+            taken += 1
+        return taken
+
 
 def run_active_learning(args, settings, pool, test, workdir: Path, checkpoint: _Checkpoint) -> dict:
     from benchmarks.vs_small_text import cold_feature_cache
@@ -527,7 +570,7 @@ def run_active_learning(args, settings, pool, test, workdir: Path, checkpoint: _
                     "method": method, "strategy": strategy, "seed": seed, "budget": budget,
                     "labeled": int(len(rows)), "selection_s": float(cumulative[r]), "features_s": float(features),
                     "rounds": r, "round_selection_s": _selection_seconds(records[r]), **target, "al_wall_s": wall,
-                    "class_counts": _class_counts(labeled),
+                    "class_counts": _class_counts(labeled), "device": _device_name(),
                 })  # fmt: skip
                 recall = target.get("target_rare_recall")
                 rare = f", rare-class recall {recall:.4f}" if recall is not None else ""
@@ -637,8 +680,8 @@ def run_coreset(args, settings, pool, test, workdir: Path, checkpoint: _Checkpoi
         full = checkpoint.get(seed, "coreset-full")
         if full is None:
             target = _train_target(args.target, pool, test, seed, workdir, **_target_options(settings))
-            full = [{"method": "full data", "seed": seed, "keep": 1.0, **_scores(target),
-                     "end_to_end_s": target["target_train_s"], "selection_s": 0.0}]  # fmt: skip
+            full = [{"method": "full data", "seed": seed, "keep": 1.0, **_scores(target), "selection_s": 0.0,
+                     "end_to_end_s": target["target_train_s"], "device": _device_name()}]  # fmt: skip
             checkpoint.put(seed, "coreset-full", full)
         rows.extend(full)
         full_s = full[0]["end_to_end_s"]
@@ -647,6 +690,7 @@ def run_coreset(args, settings, pool, test, workdir: Path, checkpoint: _Checkpoi
                 ("forgetting_events", "fasttext"),
                 ("entropy", "fasttext"),
                 ("random", "fasttext"),
+                ("kcenters", "embedding"),  # the frozen MiniLM encoder's embeddings, greedy k-centers
             ):
                 cell = f"coreset-{keep}-{strategy}"
                 done = checkpoint.get(seed, cell)
@@ -658,7 +702,7 @@ def run_coreset(args, settings, pool, test, workdir: Path, checkpoint: _Checkpoi
                     train_s = target["target_train_s"]
                     done = [{"method": f"{strategy} ({proxy})", "seed": seed, "keep": keep, **_scores(target),
                              "selection_s": selection_s, "end_to_end_s": selection_s + train_s,
-                             "full_data_s": full_s}]  # fmt: skip
+                             "full_data_s": full_s, "device": _device_name()}]  # fmt: skip
                     checkpoint.put(seed, cell, done)
                     print(f"[seed {seed}] core-set {strategy:17s} keep {keep:.0%}: accuracy "
                           f"{target['target_accuracy']:.4f}, end to end {selection_s + train_s:.1f}s vs full "
@@ -974,6 +1018,8 @@ def main(argv: list[str] | None = None) -> dict:
         "proxies": {**PROXIES, **{m: v for m, v in NEWER_PROXIES.items() if m in used}}, "strategy": args.strategy,
         "batch_size": args.batch_size, "budgets": budgets, "keep": settings["keep"],
     })  # fmt: skip
+    for other in args.cells_from:
+        print(f"--cells-from {other}: {checkpoint.absorb(Path(other))} cells taken", flush=True)
     with tempfile.TemporaryDirectory(prefix="svp-speedup-") as tmp:
         al = run_active_learning(args, settings, pool, test, Path(tmp), checkpoint)
         core = run_coreset(args, settings, pool, test, Path(tmp), checkpoint) if args.coreset else None
@@ -981,7 +1027,8 @@ def main(argv: list[str] | None = None) -> dict:
     core_table = summarize_coreset(core) if core else {}
     result = {
         "command": "python -m benchmarks.svp_speedup " + shlex.join(argv if argv is not None else sys.argv[1:]),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.system()}"
+        + ("" if _device_name() == "cpu" else f", {_device_name()}"),
         "dataset": name, "pool_rows": pool.num_rows, "test_rows": test.num_rows, "eval_split": args.eval_split,
         "proxy_words": args.proxy_words, "target": args.target,
         "strategy": args.strategy, "mode": args.mode, "seeds": settings["seeds"],

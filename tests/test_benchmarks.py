@@ -113,6 +113,37 @@ def test_kept_cells_serve_a_later_run_and_strategy_arguments_reach_the_strategy(
     assert not out.with_suffix(".partial").exists()  # without --keep-cells the cells go once the results are written
 
 
+def test_cells_run_elsewhere_are_gathered(ag_news, tmp_path, monkeypatch):
+    """Seeds split across processes (one of them on a copy of the data in another folder, as on another machine) are
+    gathered with --cells-from without training again; a run with other settings is refused."""
+    import shutil
+
+    trained = []
+
+    def fake_target(target, train, *args, **kwargs):
+        trained.append(train.num_rows)
+        return _trained(0.5)
+
+    monkeypatch.setattr(svp_speedup, "_train_target", fake_target)
+    moved = tmp_path / "elsewhere" / Path(ag_news).name
+    shutil.copytree(ag_news, moved)
+    svp_speedup.main(_args(ag_news, tmp_path / "s0.json", "--methods", "random", "--seeds", "0", "--keep-cells"))
+    svp_speedup.main(_args(str(moved), tmp_path / "s1.json", "--methods", "random", "--seeds", "1", "--keep-cells"))
+    assert trained == [30, 60, 30, 60]
+    trained.clear()
+    gathered = ["--cells-from", str(tmp_path / "s0.partial"), "--cells-from", str(tmp_path / "s1.partial")]
+    everything = _args(ag_news, tmp_path / "all.json", "--methods", "random", "--seeds", "0,1", *gathered)
+    result = svp_speedup.main(everything)
+    assert trained == []
+    runs = [r for r in result["active_learning"]["runs"] if "budget" in r]
+    assert sorted((r["seed"], r["budget"]) for r in runs) == [(0, 0.1), (0, 0.2), (1, 0.1), (1, 0.2)]
+    assert {r["device"] for r in runs} == {"cpu"}  # where each cell ran
+
+    with pytest.raises(SystemExit, match="settings differ.*budgets"):
+        svp_speedup.main(_args(ag_news, tmp_path / "other.json", "--methods", "random", "--budgets", "0.1,0.3",
+                               "--cells-from", str(tmp_path / "s0.partial")))  # fmt: skip
+
+
 def test_unknown_method_is_refused(ag_news, tmp_path):
     with pytest.raises(SystemExit, match="unknown"):
         svp_speedup.main(_args(ag_news, tmp_path / "r.json", "--methods", "fasttext,oracle"))
@@ -120,10 +151,11 @@ def test_unknown_method_is_refused(ag_news, tmp_path):
 
 def test_interrupted_coreset_run_resumes(ag_news, tmp_path, monkeypatch):
     calls = []
+    interrupt = [True]
 
     def fake_target(target, train, test, seed, workdir, recall_of=None):
         calls.append(train.num_rows)
-        if len(calls) == 3:
+        if interrupt[0] and len(calls) == 3:
             raise Stopped
         return _trained(0.5)
 
@@ -132,12 +164,14 @@ def test_interrupted_coreset_run_resumes(ag_news, tmp_path, monkeypatch):
     with pytest.raises(Stopped):
         svp_speedup.main(args)
     calls.clear()
+    interrupt[0] = False
     result = svp_speedup.main(args)
-    assert calls == [150, 150]  # full data and forgetting events were kept; entropy and random trained now
+    assert calls == [150, 150, 150]  # full data, forgetting events were kept; entropy, random, k-centers train now
     kept = {(r["method"], r["keep"]) for r in result["coreset"]["runs"]}
     assert kept == {
         ("full data", 1.0),
         *((f"{m} (fasttext)", 0.5) for m in ("forgetting_events", "entropy", "random")),
+        ("kcenters (embedding)", 0.5),
     }
     assert [row["method"] for row in result["coreset_summary"]][0] == "full data"
 
