@@ -30,7 +30,8 @@ environment's python; where it does not exist the small-text rows are skipped wi
     python -m benchmarks.vs_small_text --output benchmarks/results/vs_small_text_banking77.json --report-only
 
 Results are resumable cells: one JSON file (default ``benchmarks/results/vs_small_text_<dataset>[_quick].json``);
-each (method, seed) cell is written atomically as it finishes and is skipped when already there. A file made with
+each (method, seed) cell is written atomically as it finishes and is skipped when already there (``--redo`` runs it
+again, keeping the old cell under ``replaced``: for a default that changed since). A file made with
 other settings (pool, eval split, schedule) is refused. ``--report`` prints the Markdown table: mean ± std accuracy
 (%) over seeds per method and budget, the best small-text row in bold at each budget and each svp-hf row's difference
 from it, and mean selection seconds.
@@ -90,6 +91,11 @@ def make_parser() -> argparse.ArgumentParser:
         "first cell only, and reported there); default: every cell starts with an empty cache",
     )
     p.add_argument("--quick", action="store_true", help="smoke test: a 2,000-row pool, one seed, budgets 10-30%%")
+    p.add_argument(
+        "--redo", action="store_true",
+        help="run the --methods cells again even where done before (after a default changed); each old cell is kept "
+        "under 'replaced' in the results file, and is replaced only once its new run finishes",
+    )  # fmt: skip
     p.add_argument("--report", action="store_true", help="print the Markdown table at the end")
     p.add_argument("--report-only", action="store_true", help="print the table of --output; run nothing")
     p.add_argument("--text-column", default="text")
@@ -562,7 +568,7 @@ def main(argv: list[str] | None = None) -> dict:
         results["initial_sets"][str(seed)] = initial.tolist()
         for method in runnable:
             key = cell_key(method["name"], seed)
-            if key in results["cells"]:
+            if key in results["cells"] and not args.redo:
                 print(f"{key}: done before, reused", flush=True)
                 continue
             print(f"{key}: running", flush=True)
@@ -575,6 +581,8 @@ def main(argv: list[str] | None = None) -> dict:
                     print(f"skipping {key}: {err}", flush=True)
                     continue
             cell["environment"] = env
+            if key in results["cells"]:  # --redo: the earlier measurement stays on record
+                results.setdefault("replaced", {}).setdefault(key, []).append(results["cells"][key])
             results["cells"][key] = cell
             save(output, results)  # each cell lands atomically as it finishes
             accuracies = " ".join(f"{k}:{100 * v:.1f}" for k, v in cell["accuracy"].items())

@@ -377,6 +377,20 @@ def test_vs_small_text_cells_are_recorded_and_reused(banking77, tmp_path, monkey
     assert again["cells"] == cells
     assert "| svp-hf tfidf:margin |" in vs_small_text.report_markdown(again)
 
+    # --redo runs the named cells again; the earlier measurement is kept under "replaced"
+    redone = []
+
+    def rerun(method, seed, *args, **kwargs):
+        redone.append((method["name"], seed))
+        return {**cells["tfidf:margin|seed=0"], "selection_s": 123.0}
+
+    monkeypatch.setattr(vs_small_text, "run_svp_cell", rerun)
+    third = vs_small_text.main(_vs_args(banking77, out, "tfidf:margin", "--redo"))
+    assert redone == [("tfidf:margin", 0)]
+    assert third["cells"]["tfidf:margin|seed=0"]["selection_s"] == 123.0
+    assert third["replaced"]["tfidf:margin|seed=0"][0]["selection_s"] == cells["tfidf:margin|seed=0"]["selection_s"]
+    assert third["cells"]["tfidf:random|seed=0"] == cells["tfidf:random|seed=0"]  # not named: untouched
+
 
 def test_vs_small_text_runs_the_peer_from_its_own_environment(banking77, tmp_path):
     from benchmarks import vs_small_text
