@@ -450,6 +450,91 @@ def test_gpu_check_dry_run_on_the_cpu(tmp_path, ag_news_path):
     assert summary["status"] == 0 and summary["agreement"]["checks"]["encoder embeddings"]["max_diff"] == 0.0
 
 
+# -- benchmarks/gpu_cells.sh: the comparison's cells as parallel processes on one GPU machine -----------------------
+GPU_CELLS = GPU_CHECK.parent / "gpu_cells.sh"
+FAKE_HARNESS = """#!/usr/bin/env python3
+import json, os, sys
+from pathlib import Path
+argv = sys.argv[3:]  # after -m benchmarks.svp_speedup
+with open(os.environ["FAKE_LOG"], "a") as log:
+    log.write(json.dumps(argv) + "\\n")
+out = Path(argv[argv.index("--out") + 1])
+if out.stem in os.environ.get("FAKE_FAIL", "").split(","):
+    sys.exit(1)  # a process that did not finish (killed at the deadline)
+out.with_suffix(".partial").mkdir(parents=True, exist_ok=True)
+out.write_text("{}")
+"""
+
+
+def _gpu_cells(tmp_path, *args, fail=""):
+    import os
+    import subprocess
+
+    fake = tmp_path / "fake_python"
+    fake.write_text(FAKE_HARNESS)
+    fake.chmod(0o755)
+    log = tmp_path / "calls.jsonl"
+    env = {**os.environ, "PYTHON": str(fake), "FAKE_LOG": str(log), "FAKE_FAIL": fail, "GPU_CELLS_POLL": "0.2"}
+    done = subprocess.run(["bash", str(GPU_CELLS), "--out", str(tmp_path / "out"), *args], capture_output=True,
+                          text=True, env=env, timeout=120)  # fmt: skip
+    calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return done, calls
+
+
+def test_gpu_cells_commands_are_the_harness_s_own(ag_news_path, tmp_path):
+    """Every process the script starts parses as a harness run with known methods, and one pool's seeds and groups
+    share the settings that --cells-from requires."""
+    import shlex
+
+    done = _gpu_cells_dry_run(tmp_path, ag_news_path.parent)
+    lines = [shlex.split(line) for line in done.stdout.splitlines()]
+    assert len(lines) == 3 * 2 * 4 + 3  # 4 pools x 3 seeds x 2 groups, core-set x 3 seeds
+    keys = {}
+    for argv in lines:
+        assert argv[1:3] == ["-m", "benchmarks.svp_speedup"]
+        args = svp_speedup.make_parser().parse_args(argv[3:])
+        methods = svp_speedup._methods(args) if args.methods else {}
+        assert all(spec for spec in methods.values())
+        assert Path(args.dataset).is_dir() and Path(args.dataset).parent == ag_news_path.parent.resolve()
+        pool = Path(args.out).stem.split("-")[0]
+        settings = {k: v for k, v in vars(args).items() if k not in ("methods", "seeds", "out")}
+        assert keys.setdefault(pool, settings) == settings  # one pool, one set of settings
+    assert len(keys) == 5
+
+
+def _gpu_cells_dry_run(tmp_path, data):
+    import subprocess
+
+    return subprocess.run(["bash", str(GPU_CELLS), "--dry-run", "--data", str(data), "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True, check=True, timeout=60)  # fmt: skip
+
+
+def test_gpu_cells_gathers_a_pool_only_once_all_its_processes_finished(tmp_path):
+    done, calls = _gpu_cells(tmp_path, "--pools", "banking77 sst2", "--seeds", "0 1", fail="sst2-mg-s1")
+    assert done.returncode == 1  # one pool is not complete
+    assert "sst2 not complete" in done.stdout and "banking77 gathered" in done.stdout
+    runs, gathers = calls[:8], calls[8:]
+    assert sorted(Path(c[c.index("--out") + 1]).stem for c in runs) == sorted(
+        f"{p}-{g}-s{s}" for p in ("banking77", "sst2") for g in ("cm", "mg") for s in (0, 1)
+    )
+    assert len(gathers) == 1  # banking77 only
+    gather = gathers[0]
+    assert gather[gather.index("--seeds") + 1] == "0,1"
+    assert gather[gather.index("--out") + 1].endswith("/banking77.json")
+    sources = [gather[i + 1] for i, a in enumerate(gather) if a == "--cells-from"]
+    assert sorted(Path(s).name for s in sources) == sorted(f"banking77-{g}-s{s}.partial" for g in ("cm", "mg")
+                                                           for s in (0, 1))  # fmt: skip
+    methods = gather[gather.index("--methods") + 1].split(",")
+    assert "baseline+cluster_margin" in methods and "baseline+margin" in methods and len(methods) == 8
+
+
+def test_gpu_cells_refuses_bad_arguments(tmp_path):
+    done, calls = _gpu_cells(tmp_path, "--deadline", "soon")
+    assert done.returncode == 2 and "--deadline takes seconds" in done.stderr and calls == []
+    done, calls = _gpu_cells(tmp_path, "--pools", "mnist")
+    assert done.returncode == 2 and "unknown pool 'mnist'" in done.stderr and calls == []
+
+
 def test_quick_with_the_pretrained_target_is_a_smoke_run(ag_news, tmp_path, monkeypatch):
     """``--quick --target minilm``: a 1,000-row pool, the recipe's step floor cut to 25, the product beside the
     baseline and random; without ``--quick`` the same target keeps its recipe."""
