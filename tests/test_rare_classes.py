@@ -34,6 +34,15 @@ def test_rare_classes_threshold():
     assert rare_classes(np.array([0, 0]), 0.5).tolist() == []  # nothing labeled yet: no class is rare
 
 
+def test_no_class_is_rare_while_the_mean_count_is_small():
+    """With a few labels per class (Banking77's 77 classes after 200 random rows: 2.6 each) a class with 0 or 1 rows
+    is chance, not a rare class; ``min_mean`` holds hunting back until the mean count reaches it."""
+    few = np.array([3, 4, 1, 0, 3, 2])  # mean 2.2
+    assert rare_classes(few, 0.5).tolist() == [2, 3]
+    assert rare_classes(few, 0.5, min_mean=10).tolist() == []
+    assert rare_classes(np.array([50, 50, 50, 6]), 0.5, min_mean=10).tolist() == [3]  # mean 39: rare indeed
+
+
 def imbalanced_case(seed=0):
     """400 rows, 3 classes; class 2 is labeled twice against 40 for the others and never the proxy's top class,
     but the proxy gives its 20 true rows (rows 380-399) a higher probability of it than any other row."""
@@ -109,6 +118,9 @@ def test_cluster_margin_hunts_rare_classes_by_default_and_not_with_rare_below_0(
     no_labels = ProxyOutputs(num_rows=outputs.num_rows, probs=outputs.probs, embeddings=outputs.embeddings)
     again = build_strategy("cluster_margin").select(no_labels, 30, seed=0, labeled=labeled)
     assert again.indices.tolist() == plain.indices.tolist()
+    # 82 labels over 3 classes (27 each on average): under a rare_min_mean of 30 no class is rare yet
+    held = build_strategy("cluster_margin", rare_min_mean=30).select(outputs, 30, seed=0, labeled=labeled)
+    assert held.indices.tolist() == plain.indices.tolist()
 
 
 def test_selection_passes_the_labeled_classes_to_the_strategy(ag_small, fresh_cache):
@@ -162,3 +174,27 @@ def test_spread_hunting_covers_every_region_of_the_rare_class():
     assert len(set(spread.tolist())) == 6 and set(spread.tolist()) <= set(range(100, 118))
     assert (spread < 110).any() and (spread >= 110).any()  # both blobs
     assert (np.diff(probs[spread, 1]) <= 0).all()  # most likely first
+
+
+def test_cluster_margin_does_not_hunt_from_a_few_random_labels_per_class():
+    """Banking77's regression: a random start leaves classes with 0 or 1 of ~2.6 rows, which is chance; the default
+    picks equal the picks without hunting there, and hunting starts once the labeled rows average 10 per class."""
+    rng = np.random.default_rng(0)
+    n, classes = 2000, 20
+    logits = rng.normal(size=(n, classes)) * 2
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    outputs_for = {}
+    for per_class in (2.6, 12):
+        labeled = rng.choice(n, size=int(per_class * classes), replace=False)
+        labels = np.full(n, -1)
+        labels[labeled] = rng.integers(0, classes, labeled.size)
+        labels[labeled[:3]] = 0  # class 19 is kept unlabeled, so it is under half the mean in both cases
+        labels[labels == 19] = 0
+        outputs_for[per_class] = (ProxyOutputs(num_rows=n, probs=probs.astype(np.float32),
+                                               embeddings=rng.normal(size=(n, 8)).astype(np.float32),
+                                               labels=labels), labeled)  # fmt: skip
+    for per_class, expect_hunt in ((2.6, False), (12, True)):
+        outputs, labeled = outputs_for[per_class]
+        plain = build_strategy("cluster_margin", rare_below=0).select(outputs, 100, seed=0, labeled=labeled)
+        default = build_strategy("cluster_margin").select(outputs, 100, seed=0, labeled=labeled)
+        assert (default.indices.tolist() != plain.indices.tolist()) == expect_hunt, per_class

@@ -5,7 +5,10 @@ pool (5% of its rows, say) is seldom predicted at all by a proxy trained on a ha
 not among the uncertain ones and the labeled set stays as skewed as the pool, or worse. `hunt_rare_classes` takes a
 strategy's picks and, for each class whose labeled count is under ``rare_below`` times the mean count per class,
 replaces the tail of the batch with the unlabeled rows the proxy finds most likely to be of that class, as many as
-a batch that evened out the class counts would give it (less the picks already predicted as that class).
+a batch that evened out the class counts would give it (less the picks already predicted as that class). While the
+labeled rows average few per class (under ``min_mean``; cluster_margin's ``rare_min_mean``, 10) no class counts as
+rare: with 77 classes and 2.6 random rows each, a class with 0 or 1 rows is chance, and hunting its most likely
+rows cost Banking77 4-5 points at the first query (BENCHMARKS.md, "Against small-text").
 
 Measured on AG News with Sci/Tech cut to 5% of its rows (BENCHMARKS.md, "A pretrained target on an imbalanced
 pool"): the top rows by the proxy's probability of the rare class are 15-35% of that class against 1.7% in the pool.
@@ -37,10 +40,11 @@ def balancing_quota(counts: np.ndarray, n: int) -> np.ndarray:
     return quota
 
 
-def rare_classes(counts: np.ndarray, rare_below: float) -> np.ndarray:
-    """Ids of the classes labeled fewer than ``rare_below`` times the mean count per class."""
+def rare_classes(counts: np.ndarray, rare_below: float, min_mean: float = 0) -> np.ndarray:
+    """Ids of the classes labeled fewer than ``rare_below`` times the mean count per class; none while that mean is
+    under ``min_mean`` (with a few labels per class, a low count is chance, not a rare class)."""
     counts = np.asarray(counts, dtype=np.float64)
-    if rare_below <= 0 or counts.size < 2 or counts.sum() == 0:
+    if rare_below <= 0 or counts.size < 2 or counts.sum() == 0 or counts.mean() < min_mean:
         return np.zeros(0, dtype=np.int64)
     return np.flatnonzero(counts < rare_below * counts.mean()).astype(np.int64)
 
@@ -55,6 +59,7 @@ def hunt_rare_classes(
     embeddings: np.ndarray | None = None,
     spread: float = 0,
     seed: int = 0,
+    min_mean: float = 0,
 ) -> np.ndarray:
     """``picks`` (a strategy's batch, best first) with rows of the rare classes in place of its tail.
 
@@ -64,6 +69,7 @@ def hunt_rare_classes(
         labels: ``[N]`` known label ids, -1 where unlabeled (`ProxyOutputs.labels`); None: the picks, unchanged.
         candidates: boolean ``[N]``, rows that may be picked.
         rare_below: a class is rare when labeled fewer than this times the mean count per class (0: never).
+        min_mean: no class is rare while the mean count per class is under this.
         embeddings, spread, seed: with ``spread`` s >= 1 and embeddings, a class that needs k rows gets them from its
             s·k most likely rows, k-means-clustered into k groups (seeded), the most likely row of each group: rows
             spread over the class rather than the k nearest its few labeled ones.
@@ -79,7 +85,7 @@ def hunt_rare_classes(
     num_classes = probs.shape[1]
     known = np.asarray(labels)
     counts = np.bincount(known[known >= 0], minlength=num_classes)[:num_classes]
-    rare = rare_classes(counts, rare_below)
+    rare = rare_classes(counts, rare_below, min_mean)
     if rare.size == 0:
         return picks
     n = picks.size
