@@ -481,14 +481,21 @@ class _Checkpoint:
         return np.load(self.dir / f"{seed}-{cell}-{name}.npy")
 
     def put(self, seed: int, cell: str, runs: list, **arrays: np.ndarray) -> None:
-        from svp_hf.io import write_json_atomic
+        self._add(seed, cell, runs, arrays)
+        self._write_index()
 
+    def _add(self, seed: int, cell: str, runs: list, arrays: dict) -> None:
+        """A cell's arrays on disk (atomically) and its runs in memory; `_write_index` makes it count."""
         self.dir.mkdir(parents=True, exist_ok=True)
         for name, array in arrays.items():
             tmp = self.dir / f".{seed}-{cell}-{name}.npy"
             np.save(tmp, array)
             os.replace(tmp, self.dir / f"{seed}-{cell}-{name}.npy")
         self.cells[f"{seed}/{cell}"] = {"runs": runs}
+
+    def _write_index(self) -> None:
+        from svp_hf.io import write_json_atomic
+
         write_json_atomic(self.dir / "cells.json", {"key": self.key, "cells": self.cells})
 
     def remove(self) -> None:
@@ -505,23 +512,20 @@ class _Checkpoint:
             raise SystemExit(f"--cells-from {other}: no cells.json there (a run's <results>.partial folder)")
         saved = json.loads(index.read_text())
 
-        def _comparable(key: dict) -> dict:
-            return {**key, "dataset": Path(key.get("dataset", "")).name}
-
-        if _comparable(saved.get("key", {})) != _comparable(self.key):
-            differ = sorted(k for k in {**saved.get("key", {}), **self.key}
-                            if _comparable(saved.get("key", {})).get(k) != _comparable(self.key).get(k))  # fmt: skip
+        # the same settings; the dataset folder compared by name, since it may have lived elsewhere
+        theirs, ours = ({**k, "dataset": Path(k.get("dataset", "")).name} for k in (saved.get("key", {}), self.key))
+        if theirs != ours:
+            differ = sorted(k for k in {**theirs, **ours} if theirs.get(k) != ours.get(k))
             raise SystemExit(f"--cells-from {other}: that run's settings differ from this one's ({', '.join(differ)})")
-        taken = 0
-        for name, cell in saved["cells"].items():
-            if name in self.cells:
-                continue
+        new = {name: cell for name, cell in saved["cells"].items() if name not in self.cells}
+        for name, cell in new.items():
             seed, _, method = name.partition("/")
             files = {a: Path(other) / f"{seed}-{method}-{a}.npy" for a in ("scores", "added")}
             arrays = {a: np.load(f) for a, f in files.items() if f.exists()}  # core-set cells keep no arrays
-            self.put(int(seed), method, cell["runs"], **arrays)
-            taken += 1
-        return taken
+            self._add(int(seed), method, cell["runs"], arrays)
+        if new:
+            self._write_index()  # once, after every array is in place
+        return len(new)
 
 
 def run_active_learning(args, settings, pool, test, workdir: Path, checkpoint: _Checkpoint) -> dict:
