@@ -85,7 +85,7 @@ import numpy as np
 RESULTS = Path(__file__).parent / "results"
 
 MINILM_BASELINE = {"model": "all-MiniLM-L6-v2", "epochs": "recipe", "learning_rate": 1e-4, "batch_size": 32,
-                   "weight_decay": 0.01, "warmup": 0.1, "max_length": 64}  # fmt: skip
+                   "weight_decay": 0.01, "warmup": 0.1, "max_length": 64, "head_init": "probe"}  # fmt: skip
 # Targets that fit this CPU, each with its own training recipe; the baseline selector is the same model trained the
 # same way (the paper's "target selecting for itself").
 TARGETS = {
@@ -102,9 +102,11 @@ TARGETS = {
     },
     "minilm": {
         # the pretrained all-MiniLM-L6-v2 fine-tuned with svp_hf.training's pretrained-encoder recipe (measured there:
-        # lr 1e-4, 10% warm-up, epochs for at least 100 optimizer steps), at 64 tokens to fit this CPU; the baseline
-        # is the same model and recipe in the transformer proxy ("epochs": "recipe": that floor on each round's rows)
+        # lr 1e-4, 10% warm-up, epochs for at least 100 optimizer steps, the new head started from a linear probe), at
+        # 64 tokens to fit this CPU; the baseline is the same model and recipe in the transformer proxy ("epochs":
+        # "recipe": that floor on each round's rows)
         "train": {"learning_rate": 1e-4, "per_device_train_batch_size": 32, "weight_decay": 0.01, "warmup_steps": 0.1},
+        "head_init": "probe",
         "max_length": 64,
         "baseline": ("transformer", MINILM_BASELINE),
     },
@@ -283,6 +285,7 @@ def _train_target(
     t0 = time.perf_counter()
     metrics = train_target(
         train, target, out, eval_dataset=test, max_length=spec["max_length"], overwrite=True,
+        head_init=spec.get("head_init"),
         training_args={**spec["train"], **epochs, "seed": seed, "save_strategy": "no", "eval_strategy": "no",
                        "logging_strategy": "no", "log_level": "error"},
     )  # fmt: skip
@@ -296,6 +299,12 @@ def _train_target(
         result["target_rare_recall"] = _recall(out, test, recall_of, spec["max_length"])
     shutil.rmtree(out, ignore_errors=True)
     return result
+
+
+def _probe_c() -> float:
+    from svp_hf.head_init import PROBE_C
+
+    return PROBE_C
 
 
 def _target_options(settings: dict) -> dict:
@@ -1019,6 +1028,7 @@ def main(argv: list[str] | None = None) -> dict:
         **({"imbalance": imbalanced} if imbalanced else {}),
         **({"min_steps": settings["min_steps"]} if "min_steps" in settings else {}),
         "target": args.target, "recipe": TARGETS[args.target],
+        **({"probe_c": _probe_c()} if TARGETS[args.target].get("head_init") == "probe" else {}),
         "proxies": {**PROXIES, **{m: v for m, v in NEWER_PROXIES.items() if m in used}}, "strategy": args.strategy,
         "batch_size": args.batch_size, "budgets": budgets, "keep": settings["keep"],
     })  # fmt: skip

@@ -103,6 +103,12 @@ def make_parser() -> argparse.ArgumentParser:
     g.add_argument("--eval-split", default="test", help="split of the eval dataset (default: test)")
     g.add_argument("--max-length", type=_positive_int, help="tokens (characters for VDCNN) per input")
     g.add_argument(
+        "--head-init",
+        choices=("probe", "random"),
+        help="the new output layer's start: probe (a linear probe on the frozen encoder; default for a pretrained "
+        "text model) or random (default otherwise)",
+    )
+    g.add_argument(
         "--image-size", type=_positive_int, help="images: resize the shorter side to N, then centre-crop N x N"
     )
     g = p.add_argument_group("output")
@@ -507,6 +513,7 @@ def run_train(args: argparse.Namespace) -> int:
         image_size=args.image_size,
         selection_config=selection,
         overwrite=args.overwrite,
+        head_init=args.head_init,
     )
     _shutdown_distributed()
     accuracy = metrics.get("eval_accuracy")

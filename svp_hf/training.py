@@ -351,6 +351,7 @@ def train_target(
     selection_config: dict[str, Any] | None = None,
     overwrite: bool = False,
     pad_to_max_length: bool = False,
+    head_init: str | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` on ``train_dataset``, evaluate on ``eval_dataset``, save everything to ``output_dir``.
 
@@ -362,7 +363,9 @@ def train_target(
     With ``image_column`` the rows are images and ``model`` is ``timm/<architecture>`` or a pretrained image model;
     ``image_size`` resizes their shorter side and cuts out the centre square (saved as the model's eval transform).
     Text batches are padded to their longest row; ``pad_to_max_length`` pads every row to ``max_length`` instead
-    (static shapes, e.g. for ``torch_compile``). Returns the final metrics.
+    (static shapes, e.g. for ``torch_compile``). ``head_init`` ``"probe"`` (the default for a pretrained text model)
+    starts the new output layer from a linear probe on the frozen encoder (`svp_hf.head_init`), ``"random"`` from the
+    model's own random initialisation (the default otherwise). Returns the final metrics.
     """
     import torch
     from transformers import Trainer, TrainingArguments
@@ -392,6 +395,7 @@ def train_target(
         eval_enc = _encode(eval_dataset, target, task, pad_to_max_length) if eval_dataset is not None else None
     if len(train_enc) == 0:
         raise LabelError(f"none of the {train_dataset.num_rows} training rows has a label: nothing to train on")
+    head_init = _head_init(head_init, target)
 
     partial = output_dir.with_name(output_dir.name + ".partial")
     # --save_steps N alone means "save every N steps" (eval, logging alike): the "epoch" defaults would ignore it
@@ -442,7 +446,10 @@ def train_target(
     if "lr_scheduler_type" in given and optimizers[0] is not None:  # the Trainer builds that schedule on our SGD
         optimizers = (optimizers[0], None)
     record = run_record(model, task, train_dataset, eval_dataset, args, max_length, image_size, pad_to_max_length)
+    record["head_init"] = head_init
     resume = _prepare_partial(partial, record, overwrite, main=args.process_index == 0)
+    if head_init == "probe" and not resume:  # a resumed run takes its weights from the checkpoint
+        _probe_head(target, train_enc, task, args)
     trainer = Trainer(
         model=target.model,
         args=args,
@@ -477,6 +484,44 @@ def train_target(
 
         shutil.rmtree(partial, ignore_errors=True)
     return metrics
+
+
+HEAD_INITS = ("probe", "random")
+
+
+def _head_init(head_init: str | None, target: TargetModel) -> str:
+    """``head_init`` checked, or its default: a linear probe for a pretrained text model, else random."""
+    if head_init is None:
+        return "probe" if target.kind == "pretrained" else "random"
+    if head_init not in HEAD_INITS:
+        raise ConfigError(f"--head-init must be one of {', '.join(HEAD_INITS)}, got {head_init!r}")
+    if head_init == "probe" and target.kind not in ("pretrained", "bert-config"):
+        raise ConfigError(
+            f"--head-init probe is for transformer text models (a pretrained checkpoint or a BERT shape), not "
+            f"{target.kind}: drop it or pass random"
+        )
+    return head_init
+
+
+def _probe_head(target: TargetModel, train_enc, task: ClassificationTask, args, batch_size: int = 64) -> None:
+    """Start ``target``'s output layer from a linear probe on its frozen encoder's features of (a seeded sample of)
+    the training rows; each process fits the same probe on the same rows."""
+    from .head_init import init_head_by_probe, probe_rows
+
+    rows = probe_rows(len(train_enc), args.seed)
+    encoded = train_enc.select(rows) if len(rows) < len(train_enc) else train_enc
+    inputs = encoded.remove_columns("labels")
+    model = target.model.to(args.device)
+
+    def batches():
+        for start in range(0, len(inputs), batch_size):
+            padded = target.tokenizer.pad(inputs[start : start + batch_size], return_tensors="pt")
+            yield {k: v.to(args.device) for k, v in padded.items()}
+
+    result = init_head_by_probe(model, batches(), np.asarray(encoded["labels"]), task.num_labels)
+    if result is not None:
+        target.notes.append(result.describe())
+        logger.info(result.describe())
 
 
 def _checkpoints(folder: Path) -> list[Path]:

@@ -208,6 +208,25 @@ def test_transformer_proxy_fine_tunes_the_real_minilm(ag_small):
     assert proxy.embed(held_out).shape == (200, 384)
 
 
+def test_transformer_proxy_head_init_probe_starts_from_a_fitted_head():
+    """``head_init="probe"`` (the default for pretrained weights; asked for here on a model built from a config) fits
+    the output layer before training: with a learning rate too small to move it, the proxy predicts what the probe
+    fit; ``random`` (the default from a config) does not."""
+    import datasets
+
+    rows = ["good fine great", "bad awful poor", "news of the day"] * 12
+    train = datasets.Dataset.from_dict({"text": rows, "label": [0, 1, 2] * 12})
+    task = TextClassificationTask(label_names=["pos", "neg", "news"])
+    hp = {"seed": 0, "epochs": 1, "max_length": 8, "learning_rate": 1e-12}
+    probe = build_proxy("transformer", head_init="probe", **hp).fit(train, task)
+    random = build_proxy("transformer", **hp).fit(train, task)
+    labels = np.array(train["label"])
+    assert (probe.predict_proba(train).argmax(1) == labels).all()
+    assert probe.model.classifier.weight.abs().max() > 10 * random.model.classifier.weight.abs().max()
+    with pytest.raises(ConfigError, match="head_init must be probe or random"):
+        build_proxy("transformer", head_init="zeros", **hp).fit(train, task)
+
+
 def test_transformer_proxy_rejects_an_unknown_model():
     with pytest.raises(ConfigError, match="neither a BERT shape"):
         build_proxy("transformer", model="no/such-model", epochs=1).fit(

@@ -315,6 +315,7 @@ def test_minilm_target_fine_tunes_with_its_recipe_and_saves(ag_small, tmp_path, 
     assert (out / "model.safetensors").is_file() and not list(out.glob("*.bin"))
     card = (out / "README.md").read_text()
     assert "all-MiniLM-L6-v2 weights" in card and "4 epochs (at least 4 optimizer steps on 40 rows)" in card
+    assert "output layer initialised by a linear probe on the frozen encoder (40 rows, 4 classes" in card
 
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -322,6 +323,37 @@ def test_minilm_target_fine_tunes_with_its_recipe_and_saves(ag_small, tmp_path, 
     assert model.config.model_type == "bert" and model.config.id2label[3] == "Sci/Tech"
     assert model.num_parameters() > 20_000_000  # the pretrained MiniLM-L6 (22.7M), not a tiny config
     assert model(**tokenizer(["Stocks fall as oil prices rise"], return_tensors="pt")).logits.shape == (1, 4)
+
+
+def test_head_init_probe_starts_from_the_probe_and_random_does_not(ag_small, tmp_path, monkeypatch,
+                                                                   torch_one_thread):  # fmt: skip
+    """The probe's head is what training starts from (seen through the model the Trainer gets); ``random`` keeps the
+    model's own initialisation; a VDCNN has no probe start."""
+    import torch
+    import transformers
+
+    from svp_hf.errors import ConfigError
+
+    started = []
+    real = transformers.Trainer.__init__
+
+    def spy(self, model=None, **kwargs):
+        started.append(model.classifier.weight.detach().clone())
+        real(self, model=model, **kwargs)
+
+    monkeypatch.setattr(transformers.Trainer, "__init__", spy)
+    rows, args = ag_small.select(range(32)), {**TINY, "max_steps": 1}
+    _train(rows, tmp_path / "probe", head_init="probe", training_args=args)
+    _train(rows, tmp_path / "random", head_init="random", training_args=args)
+    probe, random = started
+    assert not torch.allclose(probe, random)
+    assert random.std() < 0.05 < probe.std()  # BERT's N(0, 0.02) start vs the folded probe's weights
+    assert "linear probe" in (tmp_path / "probe" / "README.md").read_text()
+    assert "linear probe" not in (tmp_path / "random" / "README.md").read_text()
+    with pytest.raises(ConfigError, match="--head-init probe is for transformer text models"):
+        _train(rows, tmp_path / "vdcnn", model="vdcnn-9", head_init="probe", training_args=args)
+    with pytest.raises(ConfigError, match="--head-init must be one of probe, random"):
+        _train(rows, tmp_path / "x", head_init="zeros", training_args=args)
 
 
 def test_explicit_flags_win_over_the_pretrained_recipe(ag_small, tmp_path, minilm_installed, torch_one_thread):

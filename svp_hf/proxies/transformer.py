@@ -69,6 +69,9 @@ class _TorchTextProxy(Proxy):
     def _optimizer(self, model, steps_per_epoch: int, epochs: int):
         raise NotImplementedError
 
+    def _init_head(self, model, ids: np.ndarray, mask: np.ndarray, labels: np.ndarray, device) -> None:
+        """Called on the freshly built model before training; the default keeps its initialisation."""
+
     # -- Proxy implementation ---------------------------------------------------------------------------------
     def _prepare(self, unlabeled) -> None:
         self._pool = unlabeled
@@ -167,6 +170,7 @@ class _TorchTextProxy(Proxy):
         ids, mask = self._encode(texts)
         y = torch.as_tensor(labels, dtype=torch.long)
         self.seen_classes = np.bincount(labels, minlength=self.task.num_labels) > 0
+        self._init_head(model, ids, mask, labels, device)
         n, batch, epochs = len(texts), int(hp["batch_size"]), int(hp["epochs"])
         steps_per_epoch = math.ceil(n / batch)
         optimizer, scheduler = self._optimizer(model, steps_per_epoch, epochs)
@@ -251,6 +255,9 @@ class TransformerProxy(_TorchTextProxy):
     - ``epochs`` 5, ``batch_size`` 32, ``learning_rate`` (default 3e-3 for a model built from a config, 5e-5 for
       pretrained weights), ``weight_decay`` 0.01, ``warmup`` 0.1 (fraction of steps, then linear decay), AdamW.
     - ``max_length`` 128 tokens; ``eval_batch_size`` 256; ``bf16`` false (bfloat16 autocast).
+    - ``head_init``: ``"probe"`` (the default for pretrained weights) starts the output layer from a linear probe on
+      the frozen encoder (`svp_hf.head_init`), ``"random"`` (the default for a model built from a config) keeps its
+      random initialisation.
 
     Embeddings are the attention-masked mean of the last layer.
     """
@@ -265,6 +272,7 @@ class TransformerProxy(_TorchTextProxy):
         "max_length": 128,
         "eval_batch_size": 256,
         "bf16": False,
+        "head_init": None,
     }
 
     def _build(self, dataset):
@@ -284,6 +292,27 @@ class TransformerProxy(_TorchTextProxy):
             )
         target = build_target(name, self.task, dataset, self.hyperparameters["max_length"])
         return target.model, target.tokenizer, target.max_length
+
+    def _init_head(self, model, ids: np.ndarray, mask: np.ndarray, labels: np.ndarray, device) -> None:
+        from ..head_init import init_head_by_probe, probe_rows
+
+        head_init = self.hyperparameters["head_init"] or ("random" if self._from_config else "probe")
+        if head_init not in ("probe", "random"):
+            raise ConfigError(f"transformer proxy head_init must be probe or random, got {head_init!r}")
+        if head_init == "random":
+            return
+        rows = probe_rows(len(labels), self.seed)
+        batch = int(self.hyperparameters["eval_batch_size"])
+
+        def batches():
+            for start in range(0, len(rows), batch):
+                chunk = rows[start : start + batch]
+                input_ids, attention = self._batch_tensors(ids[chunk], mask[chunk], device)
+                yield {"input_ids": input_ids, "attention_mask": attention}
+
+        result = init_head_by_probe(model, batches(), labels[rows], self.task.num_labels)
+        if result is not None:
+            logger.info("%s proxy: %s", self.name, result.describe())
 
     def _optimizer(self, model, steps_per_epoch: int, epochs: int):
         import torch
