@@ -85,7 +85,7 @@ import numpy as np
 RESULTS = Path(__file__).parent / "results"
 
 MINILM_BASELINE = {"model": "all-MiniLM-L6-v2", "epochs": "recipe", "learning_rate": 1e-4, "batch_size": 32,
-                   "weight_decay": 0.01, "warmup": 0.1, "max_length": 64, "head_init": "probe"}  # fmt: skip
+                   "weight_decay": 0.01, "warmup": 0.1, "max_length": 64, "head_init": "auto"}  # fmt: skip
 # Targets that fit this CPU, each with its own training recipe; the baseline selector is the same model trained the
 # same way (the paper's "target selecting for itself").
 TARGETS = {
@@ -102,11 +102,11 @@ TARGETS = {
     },
     "minilm": {
         # the pretrained all-MiniLM-L6-v2 fine-tuned with svp_hf.training's pretrained-encoder recipe (measured there:
-        # lr 1e-4, 10% warm-up, epochs for at least 100 optimizer steps, the new head started from a linear probe), at
-        # 64 tokens to fit this CPU; the baseline is the same model and recipe in the transformer proxy ("epochs":
-        # "recipe": that floor on each round's rows)
+        # lr 1e-4, 10% warm-up, epochs for at least 100 optimizer steps, the new head started from a linear probe
+        # where the fine-tune is short for its classes), at 64 tokens to fit this CPU; the baseline is the same model
+        # and recipe in the transformer proxy ("epochs": "recipe": that floor on each round's rows)
         "train": {"learning_rate": 1e-4, "per_device_train_batch_size": 32, "weight_decay": 0.01, "warmup_steps": 0.1},
-        "head_init": "probe",
+        "head_init": "auto",
         "max_length": 64,
         "baseline": ("transformer", MINILM_BASELINE),
     },
@@ -301,10 +301,11 @@ def _train_target(
     return result
 
 
-def _probe_c() -> float:
-    from svp_hf.head_init import PROBE_C
+def _head_probe() -> dict:
+    """The settings of the linear-probe head start (svp_hf.head_init), for the checkpoint key."""
+    from svp_hf.head_init import PROBE_BELOW_ROWS_SEEN, PROBE_C
 
-    return PROBE_C
+    return {"C": PROBE_C, "auto_below_rows_seen": PROBE_BELOW_ROWS_SEEN}
 
 
 def _target_options(settings: dict) -> dict:
@@ -1028,7 +1029,7 @@ def main(argv: list[str] | None = None) -> dict:
         **({"imbalance": imbalanced} if imbalanced else {}),
         **({"min_steps": settings["min_steps"]} if "min_steps" in settings else {}),
         "target": args.target, "recipe": TARGETS[args.target],
-        **({"probe_c": _probe_c()} if TARGETS[args.target].get("head_init") == "probe" else {}),
+        **({"head_probe": _head_probe()} if "head_init" in TARGETS[args.target] else {}),
         "proxies": {**PROXIES, **{m: v for m, v in NEWER_PROXIES.items() if m in used}}, "strategy": args.strategy,
         "batch_size": args.batch_size, "budgets": budgets, "keep": settings["keep"],
     })  # fmt: skip

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, SvpError
+from .head_init import PROBE_BELOW_ROWS_SEEN
 from .io import check_output_path, source_id
 
 logger = logging.getLogger("svp_hf")
@@ -104,9 +105,10 @@ def make_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-length", type=_positive_int, help="tokens (characters for VDCNN) per input")
     g.add_argument(
         "--head-init",
-        choices=("probe", "random"),
-        help="the new output layer's start: probe (a linear probe on the frozen encoder; default for a pretrained "
-        "text model) or random (default otherwise)",
+        choices=("auto", "probe", "random"),
+        help="the new output layer's start: probe (a linear probe on the frozen encoder), random, or auto (default: "
+        "probe a pretrained text model's head when the fine-tune shows each class under "
+        f"{PROBE_BELOW_ROWS_SEEN} rows)",
     )
     g.add_argument(
         "--image-size", type=_positive_int, help="images: resize the shorter side to N, then centre-crop N x N"

@@ -7,6 +7,14 @@ recipe, MiniLM on 400 Banking77 rows (77 classes) reached 29% where AG News (4 c
 output layer first, as a logistic regression on the frozen encoder's features of the training rows (one forward pass,
 no gradients), gives every class a sensible head before the first step, and the fine-tune then improves on it.
 
+It is not free where the head is not short of training: MiniLM on 400 random rows of a 4,000-row pool, the recipe's
+104 steps, 3 seeds (2,000 test rows), AG News (4 classes, each shown 800 rows over the fine-tune) reached 86.9% from a
+random head and 86.2% from the probe; SST-2 (2 classes, 1,600 rows each; 2 seeds) 77.8 and 77.0%. But Banking77
+restricted to 20 classes (160 rows each; seed 0) gained 13.8 points from the probe (92.9 vs 79.1%), and all 77 classes
+(42 rows each) about 40. So ``head_init="auto"`` (the default) probes when the fine-tune shows each class fewer than
+PROBE_BELOW_ROWS_SEEN rows (epochs x rows / classes, repeats counted), set nearer the side where probing costs a little
+because a missed probe costs far more than an unneeded one.
+
 The probe is fit on standardised features and folded back into the layer's weights and bias, so its regularisation
 does not depend on the features' scale. Classes without a training row keep a zero weight and a bias far below the
 others (they are never predicted before they are trained on).
@@ -21,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import ConfigError
+
 logger = logging.getLogger(__name__)
 
 # Inverse regularisation of the probe's logistic regression (on standardised features). It also sets the scale of the
@@ -28,6 +38,9 @@ logger = logging.getLogger(__name__)
 PROBE_C = 0.01
 # the probe is fit on at most this many training rows (a seeded sample): its cost stays one short forward pass
 PROBE_MAX_ROWS = 10_000
+# "auto" probes when the fine-tune shows each class fewer training rows than this (epochs x rows / classes)
+PROBE_BELOW_ROWS_SEEN = 500
+HEAD_INITS = ("auto", "probe", "random")
 # bias of a class with no training row, below the lowest fitted bias
 ABSENT_CLASS_OFFSET = 10.0
 
@@ -43,6 +56,18 @@ class ProbeResult:
             f"output layer initialised by a linear probe on the frozen encoder ({self.rows} rows, {self.classes} "
             f"classes, C={PROBE_C:g}; probe training accuracy {self.train_accuracy:.1%})"
         )
+
+
+def resolve_head_init(head_init: str | None, *, pretrained: bool, rows_seen_per_class: float) -> str:
+    """``"probe"`` or ``"random"`` for ``head_init`` (None means ``"auto"``): auto probes a pretrained model's head
+    when the fine-tune shows each class fewer than PROBE_BELOW_ROWS_SEEN rows (``rows_seen_per_class``: optimizer
+    steps x rows per step / classes); a model with random weights has nothing to probe."""
+    head_init = head_init or "auto"
+    if head_init not in HEAD_INITS:
+        raise ConfigError(f"head_init must be one of {', '.join(HEAD_INITS)}, got {head_init!r}")
+    if head_init != "auto":
+        return head_init
+    return "probe" if pretrained and rows_seen_per_class < PROBE_BELOW_ROWS_SEEN else "random"
 
 
 def output_layer(model, num_labels: int):

@@ -363,9 +363,10 @@ def train_target(
     With ``image_column`` the rows are images and ``model`` is ``timm/<architecture>`` or a pretrained image model;
     ``image_size`` resizes their shorter side and cuts out the centre square (saved as the model's eval transform).
     Text batches are padded to their longest row; ``pad_to_max_length`` pads every row to ``max_length`` instead
-    (static shapes, e.g. for ``torch_compile``). ``head_init`` ``"probe"`` (the default for a pretrained text model)
-    starts the new output layer from a linear probe on the frozen encoder (`svp_hf.head_init`), ``"random"`` from the
-    model's own random initialisation (the default otherwise). Returns the final metrics.
+    (static shapes, e.g. for ``torch_compile``). ``head_init`` ``"probe"`` starts the new output layer from a linear
+    probe on the frozen encoder (`svp_hf.head_init`), ``"random"`` from the model's own random initialisation;
+    ``"auto"`` (the default) probes a pretrained text model's head when the fine-tune is short for its number of
+    classes. Returns the final metrics.
     """
     import torch
     from transformers import Trainer, TrainingArguments
@@ -395,7 +396,7 @@ def train_target(
         eval_enc = _encode(eval_dataset, target, task, pad_to_max_length) if eval_dataset is not None else None
     if len(train_enc) == 0:
         raise LabelError(f"none of the {train_dataset.num_rows} training rows has a label: nothing to train on")
-    head_init = _head_init(head_init, target)
+    _check_head_init(head_init, target)
 
     partial = output_dir.with_name(output_dir.name + ".partial")
     # --save_steps N alone means "save every N steps" (eval, logging alike): the "epoch" defaults would ignore it
@@ -446,6 +447,7 @@ def train_target(
     if "lr_scheduler_type" in given and optimizers[0] is not None:  # the Trainer builds that schedule on our SGD
         optimizers = (optimizers[0], None)
     record = run_record(model, task, train_dataset, eval_dataset, args, max_length, image_size, pad_to_max_length)
+    head_init = _resolve_head_init(head_init, target, task, args, len(train_enc))
     record["head_init"] = head_init
     resume = _prepare_partial(partial, record, overwrite, main=args.process_index == 0)
     if head_init == "probe" and not resume:  # a resumed run takes its weights from the checkpoint
@@ -486,21 +488,32 @@ def train_target(
     return metrics
 
 
-HEAD_INITS = ("probe", "random")
+def _check_head_init(head_init: str | None, target: TargetModel) -> None:
+    from .head_init import HEAD_INITS
 
-
-def _head_init(head_init: str | None, target: TargetModel) -> str:
-    """``head_init`` checked, or its default: a linear probe for a pretrained text model, else random."""
-    if head_init is None:
-        return "probe" if target.kind == "pretrained" else "random"
-    if head_init not in HEAD_INITS:
+    if head_init is not None and head_init not in HEAD_INITS:
         raise ConfigError(f"--head-init must be one of {', '.join(HEAD_INITS)}, got {head_init!r}")
     if head_init == "probe" and target.kind not in ("pretrained", "bert-config"):
         raise ConfigError(
             f"--head-init probe is for transformer text models (a pretrained checkpoint or a BERT shape), not "
             f"{target.kind}: drop it or pass random"
         )
-    return head_init
+
+
+def _resolve_head_init(head_init: str | None, target: TargetModel, task: ClassificationTask, args, rows: int) -> str:
+    """``"probe"`` or ``"random"``: ``auto`` (None) decides by the rows of each class the fine-tune will show."""
+    from .head_init import resolve_head_init
+
+    per_step = args.per_device_train_batch_size * max(1, args.world_size) * args.gradient_accumulation_steps
+    steps = args.max_steps if args.max_steps > 0 else args.num_train_epochs * math.ceil(rows / per_step)
+    seen = steps * per_step / task.num_labels
+    resolved = resolve_head_init(head_init, pretrained=target.kind == "pretrained", rows_seen_per_class=seen)
+    if head_init in (None, "auto") and target.kind == "pretrained":
+        target.notes.append(
+            f"output layer: {'a linear probe' if resolved == 'probe' else 'random initialisation'} (head_init auto: "
+            f"the fine-tune shows each class about {seen:.0f} rows)"
+        )
+    return resolved
 
 
 def _probe_head(target: TargetModel, train_enc, task: ClassificationTask, args, batch_size: int = 64) -> None:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from svp_hf.head_init import init_head_by_probe, output_layer, probe_rows
+from svp_hf.head_init import PROBE_BELOW_ROWS_SEEN, init_head_by_probe, output_layer, probe_rows, resolve_head_init
 
 
 def _tiny_bert(num_labels: int):
@@ -86,3 +86,16 @@ def test_probe_rows_are_all_rows_or_a_seeded_sorted_sample():
     assert len(sample) == 100 == len(set(sample.tolist())) and (np.diff(sample) > 0).all()
     assert np.array_equal(sample, probe_rows(1000, seed=3, max_rows=100))
     assert not np.array_equal(sample, probe_rows(1000, seed=4, max_rows=100))
+
+
+def test_auto_probes_a_pretrained_head_only_when_the_fine_tune_is_short_for_its_classes():
+    from svp_hf.errors import ConfigError
+
+    short, long = PROBE_BELOW_ROWS_SEEN - 1, PROBE_BELOW_ROWS_SEEN
+    assert resolve_head_init(None, pretrained=True, rows_seen_per_class=short) == "probe"
+    assert resolve_head_init("auto", pretrained=True, rows_seen_per_class=long) == "random"
+    assert resolve_head_init("auto", pretrained=False, rows_seen_per_class=1) == "random"  # nothing learned to probe
+    assert resolve_head_init("probe", pretrained=False, rows_seen_per_class=long) == "probe"  # asked for: done
+    assert resolve_head_init("random", pretrained=True, rows_seen_per_class=1) == "random"
+    with pytest.raises(ConfigError, match="head_init must be one of auto, probe, random"):
+        resolve_head_init("zeros", pretrained=True, rows_seen_per_class=1)

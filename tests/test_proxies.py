@@ -223,7 +223,7 @@ def test_transformer_proxy_head_init_probe_starts_from_a_fitted_head():
     labels = np.array(train["label"])
     assert (probe.predict_proba(train).argmax(1) == labels).all()
     assert probe.model.classifier.weight.abs().max() > 10 * random.model.classifier.weight.abs().max()
-    with pytest.raises(ConfigError, match="head_init must be probe or random"):
+    with pytest.raises(ConfigError, match="transformer proxy: head_init must be one of auto, probe, random"):
         build_proxy("transformer", head_init="zeros", **hp).fit(train, task)
 
 

@@ -316,6 +316,7 @@ def test_minilm_target_fine_tunes_with_its_recipe_and_saves(ag_small, tmp_path, 
     card = (out / "README.md").read_text()
     assert "all-MiniLM-L6-v2 weights" in card and "4 epochs (at least 4 optimizer steps on 40 rows)" in card
     assert "output layer initialised by a linear probe on the frozen encoder (40 rows, 4 classes" in card
+    assert "head_init auto: the fine-tune shows each class about 40 rows" in card  # 4 epochs x 40 rows / 4 classes
 
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -352,7 +353,7 @@ def test_head_init_probe_starts_from_the_probe_and_random_does_not(ag_small, tmp
     assert "linear probe" not in (tmp_path / "random" / "README.md").read_text()
     with pytest.raises(ConfigError, match="--head-init probe is for transformer text models"):
         _train(rows, tmp_path / "vdcnn", model="vdcnn-9", head_init="probe", training_args=args)
-    with pytest.raises(ConfigError, match="--head-init must be one of probe, random"):
+    with pytest.raises(ConfigError, match="--head-init must be one of auto, probe, random"):
         _train(rows, tmp_path / "x", head_init="zeros", training_args=args)
 
 

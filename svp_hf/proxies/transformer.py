@@ -255,9 +255,9 @@ class TransformerProxy(_TorchTextProxy):
     - ``epochs`` 5, ``batch_size`` 32, ``learning_rate`` (default 3e-3 for a model built from a config, 5e-5 for
       pretrained weights), ``weight_decay`` 0.01, ``warmup`` 0.1 (fraction of steps, then linear decay), AdamW.
     - ``max_length`` 128 tokens; ``eval_batch_size`` 256; ``bf16`` false (bfloat16 autocast).
-    - ``head_init``: ``"probe"`` (the default for pretrained weights) starts the output layer from a linear probe on
-      the frozen encoder (`svp_hf.head_init`), ``"random"`` (the default for a model built from a config) keeps its
-      random initialisation.
+    - ``head_init``: ``"probe"`` starts the output layer from a linear probe on the frozen encoder
+      (`svp_hf.head_init`), ``"random"`` keeps its random initialisation; ``"auto"`` (None, the default) probes
+      pretrained weights when the fine-tune is short for the number of classes.
 
     Embeddings are the attention-masked mean of the last layer.
     """
@@ -294,11 +294,15 @@ class TransformerProxy(_TorchTextProxy):
         return target.model, target.tokenizer, target.max_length
 
     def _init_head(self, model, ids: np.ndarray, mask: np.ndarray, labels: np.ndarray, device) -> None:
-        from ..head_init import init_head_by_probe, probe_rows
+        from ..head_init import init_head_by_probe, probe_rows, resolve_head_init
 
-        head_init = self.hyperparameters["head_init"] or ("random" if self._from_config else "probe")
-        if head_init not in ("probe", "random"):
-            raise ConfigError(f"transformer proxy head_init must be probe or random, got {head_init!r}")
+        seen = int(self.hyperparameters["epochs"]) * len(labels) / self.task.num_labels
+        try:
+            head_init = resolve_head_init(
+                self.hyperparameters["head_init"], pretrained=not self._from_config, rows_seen_per_class=seen
+            )
+        except ConfigError as err:
+            raise ConfigError(f"transformer proxy: {err}") from None
         if head_init == "random":
             return
         rows = probe_rows(len(labels), self.seed)
