@@ -60,12 +60,16 @@ def test_binary_probe_splits_its_one_logit_between_the_two_classes():
     assert model.training  # restored
 
 
-def test_one_class_or_no_linear_head_leaves_the_layer_alone(caplog):
+def test_one_class_or_no_linear_head_leaves_the_layer_alone(monkeypatch):
+    import svp_hf.head_init
+
+    warned = []
+    monkeypatch.setattr(svp_hf.head_init.logger, "warning", lambda msg, *args: warned.append(msg % args))
     model = _tiny_bert(num_labels=3)
     weight = model.classifier.weight.detach().clone()
     ids, labels = _rows([1])
     assert init_head_by_probe(model, _batches(ids), labels, num_labels=3) is None
-    assert torch.equal(model.classifier.weight, weight) and "fewer than two classes" in caplog.text
+    assert torch.equal(model.classifier.weight, weight) and "fewer than two classes" in warned[0]
     assert output_layer(torch.nn.Sequential(torch.nn.Linear(4, 7)), num_labels=3) is None
 
 
