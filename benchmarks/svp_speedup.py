@@ -514,7 +514,8 @@ class _Checkpoint:
     def absorb(self, other: Path) -> int:
         """Take the finished cells of another run's ``.partial`` folder (``--cells-from``: seeds or methods run in
         other processes, or on another machine), those this run lacks; returns how many. The other run's settings must
-        be this run's, but its dataset folder may have lived elsewhere (same folder name)."""
+        be this run's, but its dataset folder may have lived elsewhere (same folder name), and it may have named
+        other proxies (those both name must agree)."""
         import json
 
         index = Path(other) / "cells.json"
@@ -522,10 +523,14 @@ class _Checkpoint:
             raise SystemExit(f"--cells-from {other}: no cells.json there (a run's <results>.partial folder)")
         saved = json.loads(index.read_text())
 
-        # the same settings; the dataset folder compared by name, since it may have lived elsewhere
+        # the same settings; the dataset folder compared by name, since it may have lived elsewhere; the proxies'
+        # settings where both runs name the proxy (a run keys only the newer proxies its methods use, and a cell
+        # depends on its own selector's alone)
         theirs, ours = ({**k, "dataset": Path(k.get("dataset", "")).name} for k in (saved.get("key", {}), self.key))
-        if theirs != ours:
-            differ = sorted(k for k in {**theirs, **ours} if theirs.get(k) != ours.get(k))
+        their_proxies, our_proxies = theirs.pop("proxies", {}), ours.pop("proxies", {})
+        differ = sorted(k for k in {**theirs, **ours} if theirs.get(k) != ours.get(k))
+        differ += ["proxies"] * any(their_proxies[p] != our_proxies[p] for p in their_proxies.keys() & our_proxies)
+        if differ:
             raise SystemExit(f"--cells-from {other}: that run's settings differ from this one's ({', '.join(differ)})")
         new = {name: cell for name, cell in saved["cells"].items() if name not in self.cells}
         for name, cell in new.items():

@@ -4,6 +4,7 @@ interrupted part-way resumes from its finished cells instead of starting over.""
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmarks import svp_speedup
@@ -142,6 +143,21 @@ def test_cells_run_elsewhere_are_gathered(ag_news, tmp_path, monkeypatch):
     with pytest.raises(SystemExit, match="settings differ.*budgets"):
         svp_speedup.main(_args(ag_news, tmp_path / "other.json", "--methods", "random", "--budgets", "0.1,0.3",
                                "--cells-from", str(tmp_path / "s0.partial")))  # fmt: skip
+
+
+def test_cells_of_runs_that_named_other_proxies_are_gathered(tmp_path):
+    """A run of the baseline alone keys no newer proxy; its cells join a run that also names the hybrid proxy. A proxy
+    both runs name must have the same settings."""
+    key = {"dataset": "/a/ag_news", "budgets": [0.1], "proxies": {"tfidf": ["tfidf", {}]}}
+    alone = svp_speedup._Checkpoint(tmp_path / "alone.json", key)
+    alone.put(0, "baseline+cluster_margin", [{"budget": 0.1}], added=np.arange(3), scores=np.zeros(3))
+    wider = {**key, "dataset": "/b/ag_news", "proxies": {**key["proxies"], "hybrid": ["hybrid", {}]}}
+    assert svp_speedup._Checkpoint(tmp_path / "all.json", wider).absorb(tmp_path / "alone.partial") == 1
+    other = {**wider, "proxies": {"tfidf": ["tfidf", {"C": 2}]}}
+    with pytest.raises(SystemExit, match=r"settings differ from this one's \(proxies\)"):
+        svp_speedup._Checkpoint(tmp_path / "other.json", other).absorb(tmp_path / "alone.partial")
+    with pytest.raises(SystemExit, match=r"\(budgets\)"):
+        svp_speedup._Checkpoint(tmp_path / "b.json", {**wider, "budgets": [0.2]}).absorb(tmp_path / "alone.partial")
 
 
 def test_unknown_method_is_refused(ag_news, tmp_path):
