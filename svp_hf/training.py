@@ -506,9 +506,11 @@ def _resolve_head_init(head_init: str | None, target: TargetModel, task: Classif
     """``"probe"`` or ``"random"``: ``auto`` (None) decides by the rows of each class the fine-tune will show."""
     from .head_init import resolve_head_init
 
-    per_step = args.per_device_train_batch_size * max(1, args.world_size) * args.gradient_accumulation_steps
-    steps = args.max_steps if args.max_steps > 0 else args.num_train_epochs * math.ceil(rows / per_step)
-    seen = steps * per_step / task.num_labels
+    if args.max_steps > 0:
+        per_step = args.per_device_train_batch_size * max(1, args.world_size) * args.gradient_accumulation_steps
+        seen = args.max_steps * per_step / task.num_labels
+    else:  # epochs x rows / classes, as the transformer proxy counts it
+        seen = args.num_train_epochs * rows / task.num_labels
     resolved = resolve_head_init(head_init, pretrained=target.kind == "pretrained", rows_seen_per_class=seen)
     if head_init in (None, "auto") and target.kind == "pretrained":
         target.notes.append(
