@@ -463,10 +463,21 @@ def _batch_size(text: str | None):
     return float(text) if "." in text else int(text)
 
 
+def _settings_differ(theirs: dict, ours: dict) -> list[str]:
+    """The settings in which two runs' checkpoint keys differ (empty: one's cells are valid in the other). The dataset
+    folder is compared by name, since it may have lived elsewhere; the proxies' settings where both runs name the proxy
+    (a run keys only the newer proxies its methods use, and a cell depends on its own selector's alone)."""
+    theirs, ours = ({**k, "dataset": Path(k.get("dataset", "")).name} for k in (theirs, ours))
+    their_proxies, our_proxies = theirs.pop("proxies", {}), ours.pop("proxies", {})
+    differ = sorted(k for k in {**theirs, **ours} if theirs.get(k) != ours.get(k))
+    return differ + ["proxies"] * any(their_proxies[p] != our_proxies[p] for p in their_proxies.keys() & our_proxies)
+
+
 class _Checkpoint:
     """Finished (seed, method) cells of a long run, kept on disk so an interrupted run resumes where it stopped.
 
-    Keyed by everything that changes a cell's result; a run with other settings starts afresh."""
+    Keyed by everything that changes a cell's result; a run with other settings starts afresh, one that names more or
+    fewer proxies (methods added or dropped) keeps the cells (see `_settings_differ`)."""
 
     def __init__(self, path: Path, key: dict):
         import json
@@ -477,8 +488,9 @@ class _Checkpoint:
         index = self.dir / "cells.json"
         if index.exists():
             saved = json.loads(index.read_text())
-            if saved.get("key") == self.key:
+            if not _settings_differ(saved.get("key", {}), self.key):
                 self.cells = saved["cells"]
+                self._keep_proxies_of(saved.get("key", {}))
                 if self.cells:
                     print(f"resuming: {len(self.cells)} finished cells from {self.dir}", flush=True)
 
@@ -508,6 +520,11 @@ class _Checkpoint:
 
         write_json_atomic(self.dir / "cells.json", {"key": self.key, "cells": self.cells})
 
+    def _keep_proxies_of(self, other_key: dict) -> None:
+        """Key the settings of proxies whose cells came from another run but that this run does not name, so a later
+        run naming them with other settings cannot take those cells."""
+        self.key["proxies"] = {**other_key.get("proxies", {}), **self.key.get("proxies", {})}
+
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -523,15 +540,10 @@ class _Checkpoint:
             raise SystemExit(f"--cells-from {other}: no cells.json there (a run's <results>.partial folder)")
         saved = json.loads(index.read_text())
 
-        # the same settings; the dataset folder compared by name, since it may have lived elsewhere; the proxies'
-        # settings where both runs name the proxy (a run keys only the newer proxies its methods use, and a cell
-        # depends on its own selector's alone)
-        theirs, ours = ({**k, "dataset": Path(k.get("dataset", "")).name} for k in (saved.get("key", {}), self.key))
-        their_proxies, our_proxies = theirs.pop("proxies", {}), ours.pop("proxies", {})
-        differ = sorted(k for k in {**theirs, **ours} if theirs.get(k) != ours.get(k))
-        differ += ["proxies"] * any(their_proxies[p] != our_proxies[p] for p in their_proxies.keys() & our_proxies)
+        differ = _settings_differ(saved.get("key", {}), self.key)
         if differ:
             raise SystemExit(f"--cells-from {other}: that run's settings differ from this one's ({', '.join(differ)})")
+        self._keep_proxies_of(saved.get("key", {}))
         new = {name: cell for name, cell in saved["cells"].items() if name not in self.cells}
         for name, cell in new.items():
             seed, _, method = name.partition("/")

@@ -160,6 +160,22 @@ def test_cells_of_runs_that_named_other_proxies_are_gathered(tmp_path):
         svp_speedup._Checkpoint(tmp_path / "b.json", {**wider, "budgets": [0.2]}).absorb(tmp_path / "alone.partial")
 
 
+def test_resumed_run_that_adds_a_proxy_keeps_its_cells(tmp_path):
+    """Adding a method with a newer proxy to an interrupted run keeps the finished cells; a proxy the saved cells
+    used stays keyed after a run that does not name it, so changing its settings later discards them."""
+    key = {"dataset": "/a/ag_news", "budgets": [0.1], "proxies": {"tfidf": ["tfidf", {}]}}
+    first = svp_speedup._Checkpoint(tmp_path / "r.json", key)
+    first.put(0, "tfidf+margin", [{"budget": 0.1}], added=np.arange(3), scores=np.zeros(3))
+    wider = {**key, "proxies": {"hybrid": ["hybrid", {}]}}
+    resumed = svp_speedup._Checkpoint(tmp_path / "r.json", wider)
+    assert resumed.get(0, "tfidf+margin") == [{"budget": 0.1}]
+    assert resumed.key["proxies"] == {"tfidf": ["tfidf", {}], "hybrid": ["hybrid", {}]}
+    resumed.put(0, "hybrid+margin", [{"budget": 0.1}], added=np.arange(3), scores=np.zeros(3))
+    changed = {**key, "proxies": {"tfidf": ["tfidf", {"C": 2}]}}
+    assert svp_speedup._Checkpoint(tmp_path / "r.json", changed).get(0, "tfidf+margin") is None
+    assert svp_speedup._Checkpoint(tmp_path / "r.json", {**wider, "budgets": [0.2]}).get(0, "hybrid+margin") is None
+
+
 def test_unknown_method_is_refused(ag_news, tmp_path):
     with pytest.raises(SystemExit, match="unknown"):
         svp_speedup.main(_args(ag_news, tmp_path / "r.json", "--methods", "fasttext,oracle"))
