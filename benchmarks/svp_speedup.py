@@ -21,9 +21,9 @@ its speed-up over the baseline with the same strategy (else plain ``baseline``);
 budget (mean ± std over seeds); Spearman rank correlation between each proxy's and the baseline's scores of the same
 pool in the first query (same labeled set; score-based strategies only: a batch-aware strategy's scores are its pick
 order); Jaccard overlap of the rows each method added with the rows the baseline added; class counts of every
-labeled set. ``--coreset`` adds core-set selection: the target trained on 30/50/70% of the pool kept by forgetting
-events / entropy (fastText) / greedy k-centers on the frozen MiniLM embeddings / random against the full pool, with
-end-to-end time. ``--cells-from`` gathers cells run elsewhere (seeds split across processes or machines).
+labeled set. ``--coreset`` adds core-set selection: the target trained on 30/50/70% of the pool (``--keep``) kept
+by forgetting events / entropy (fastText) / greedy k-centers on the frozen MiniLM embeddings / random against the full
+pool, with end-to-end time. ``--cells-from`` gathers cells run elsewhere (seeds split across processes or machines).
 
 Budgets are fractions of the pool (the paper's 10-50%) or row counts, the regime of fine-tuning a pretrained model:
 ``--initial 100 --budgets 200,400,800,1600``. Per-class minimum (``--min-per-class K``, default ``auto``): the
@@ -175,6 +175,10 @@ def make_parser() -> argparse.ArgumentParser:
         "target with a short max_length sees; the target and the baseline read the rows as before",
     )  # fmt: skip
     p.add_argument("--coreset", action="store_true", help="also measure core-set selection")
+    p.add_argument(
+        "--keep", default=None, metavar="FRACTIONS",
+        help="the core-set's kept fractions of the pool, comma-separated; default: 0.5 (quick) or 0.3,0.5,0.7 (full)",
+    )  # fmt: skip
     p.add_argument(
         "--keep-cells", action="store_true",
         help="keep the finished cells (<results>.partial/) after the run, so a later run with more seeds or methods "
@@ -455,6 +459,18 @@ def _budget(text: str) -> float | int:
         raise SystemExit(f"--budgets: {err}") from None
 
 
+def _fractions(text: str, flag: str) -> list[float]:
+    """``0.3,0.5,0.7``: fractions of the pool, each above 0 and below 1."""
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or not all(0 < v < 1 for v in values):
+        raise SystemExit(f"{flag} takes fractions of the pool between 0 and 1, comma-separated (e.g. 0.3,0.5,0.7); "
+                         f"got {text!r}")  # fmt: skip
+    return sorted(set(values))
+
+
 def _batch_size(text: str | None):
     if text is None or text.lower() == "none":
         return None  # the paper's schedule: one query per budget step
@@ -467,7 +483,8 @@ def _settings_differ(theirs: dict, ours: dict) -> list[str]:
     """The settings in which two runs' checkpoint keys differ (empty: one's cells are valid in the other). The dataset
     folder is compared by name, since it may have lived elsewhere; the proxies' settings where both runs name the proxy
     (a run keys only the newer proxies its methods use, and a cell depends on its own selector's alone)."""
-    theirs, ours = ({**k, "dataset": Path(k.get("dataset", "")).name} for k in (theirs, ours))
+    # a core-set cell names its kept fraction, so the list of fractions (keyed by older runs) changes no cell
+    theirs, ours = ({**k, "dataset": Path(k.get("dataset", "")).name, "keep": None} for k in (theirs, ours))
     their_proxies, our_proxies = theirs.pop("proxies", {}), ours.pop("proxies", {})
     differ = sorted(k for k in {**theirs, **ours} if theirs.get(k) != ours.get(k))
     return differ + ["proxies"] * any(their_proxies[p] != our_proxies[p] for p in their_proxies.keys() & our_proxies)
@@ -1008,6 +1025,8 @@ def main(argv: list[str] | None = None) -> dict:
         settings["seeds"] = [int(s) for s in args.seeds.split(",")]
     if args.budgets:
         settings["budgets"] = [_budget(b) for b in args.budgets.split(",") if b.strip()]
+    if args.keep:
+        settings["keep"] = _fractions(args.keep, "--keep")
     methods = _methods(args)  # unknown names stop the run before any work
     name = Path(args.dataset.rstrip("/")).name
     t_start = time.perf_counter()
@@ -1048,7 +1067,7 @@ def main(argv: list[str] | None = None) -> dict:
         "target": args.target, "recipe": TARGETS[args.target],
         **({"head_probe": _head_probe()} if "head_init" in TARGETS[args.target] else {}),
         "proxies": {**PROXIES, **{m: v for m, v in NEWER_PROXIES.items() if m in used}}, "strategy": args.strategy,
-        "batch_size": args.batch_size, "budgets": budgets, "keep": settings["keep"],
+        "batch_size": args.batch_size, "budgets": budgets,
     })  # fmt: skip
     for other in args.cells_from:
         print(f"--cells-from {other}: {checkpoint.absorb(Path(other))} cells taken", flush=True)

@@ -192,7 +192,7 @@ def test_interrupted_coreset_run_resumes(ag_news, tmp_path, monkeypatch):
         return _trained(0.5)
 
     monkeypatch.setattr(svp_speedup, "_train_target", fake_target)
-    args = _args(ag_news, tmp_path / "c.json", "--methods", "", "--coreset")
+    args = _args(ag_news, tmp_path / "c.json", "--methods", "", "--coreset", "--keep-cells")
     with pytest.raises(Stopped):
         svp_speedup.main(args)
     calls.clear()
@@ -206,6 +206,13 @@ def test_interrupted_coreset_run_resumes(ag_news, tmp_path, monkeypatch):
         ("kcenters (embedding)", 0.5),
     }
     assert [row["method"] for row in result["coreset_summary"]][0] == "full data"
+
+    calls.clear()  # another fraction joins the kept cells: only its cells train
+    result = svp_speedup.main([*args, "--keep", "0.3,0.5"])
+    assert calls == [90, 90, 90, 90]
+    assert {r["keep"] for r in result["coreset"]["runs"]} == {1.0, 0.5, 0.3}
+    with pytest.raises(SystemExit, match="--keep takes fractions of the pool between 0 and 1"):
+        svp_speedup.main([*args, "--keep", "50"])
 
 
 def test_evaluates_on_validation_where_there_is_no_test_split(ag_news_path):
