@@ -58,7 +58,9 @@ took 5.2 minutes on 2 CPU cores (``python -m benchmarks.svp_speedup --dataset ..
 Results go to ``benchmarks/results/svp_speedup_<dataset>_<target>_<mode>.json`` with plots beside it. Every finished
 (seed, method) cell is saved in ``<results>.partial/`` as it ends: an interrupted run started again with the same
 settings resumes from there; ``--keep-cells`` keeps them after the run, for a later run that adds seeds or methods.
-``--report RESULTS_JSON`` prints a results file as the markdown tables of BENCHMARKS.md
+``--verdict RESULTS_JSON ...`` prints one line per pool, proxy method and budget: within 1 point of the target
+selecting for itself?, above random?, speed-up (the summary of BENCHMARKS.md). ``--report RESULTS_JSON`` prints a
+results file as the markdown tables of BENCHMARKS.md
 (the paper's speed-up table shape, accuracy, macro-F1, rare-class recall, agreement, core-set; files written before
 macro-F1 was recorded show accuracy only) and redraws its plots. ``--methods`` runs a subset (e.g. ``fasttext,random``
 to compare strategies without the slow baseline); ``--batch-size`` changes the query size (default: one query per
@@ -190,6 +192,11 @@ def make_parser() -> argparse.ArgumentParser:
         "processes or another machine) are taken as done; repeatable",
     )  # fmt: skip
     p.add_argument("--report", metavar="RESULTS_JSON", help="print a results file as markdown tables, redraw plots")
+    p.add_argument(
+        "--verdict", nargs="+", metavar="RESULTS_JSON",
+        help="per pool, method and budget of these results files: is the proxy-selected target within 1 point of the "
+        "target-selected one, above random, and how much faster did it select",
+    )  # fmt: skip
     p.add_argument(
         "--out", default=None, help="results JSON (default: benchmarks/results/svp_speedup_<ds>_<mode>.json)"
     )
@@ -983,6 +990,47 @@ def report_markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+# the aim the verdict measures against: within this many points of the target selecting for itself, this much faster
+AIM_POINTS, AIM_SPEEDUP = 1.0, 20.0
+
+
+def verdict_markdown(results: list[dict]) -> str:
+    """One row per pool, proxy method and budget: the target's accuracy on the proxy's picks, its gap to the target
+    selecting for itself (the baseline with the same strategy) and to random, and the selection speed-up, each read
+    against the aim (within ``AIM_POINTS`` of self-selection, above random, ``AIM_SPEEDUP`` x faster)."""
+    lines = [
+        "| pool | selected by | budget | accuracy % | within 1 point of self-selected? | above random? | speed-up |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for result in results:
+        al = result["active_learning"]
+        table = summarize(al) if al and al["runs"] else {}
+        pool = result["dataset"]
+        if result.get("imbalance"):
+            pool += f" ({result['imbalance']['class']} cut to {result['imbalance']['fraction']:g})"
+        for method in _methods_in(al or {"runs": []}):
+            if method == "random" or method.partition("+")[0] == "baseline":
+                continue
+            for budget in al["budgets"]:
+                row, rnd = table.get((method, budget)), table.get(("random", budget))
+                if row is None:
+                    continue
+                gap = -row["gap_points"]  # proxy minus self-selected, in points
+                self_text = "no baseline" if np.isnan(gap) else f"{_yes(gap >= -AIM_POINTS)} ({gap:+.1f})"
+                lift = 100 * (row["accuracy_mean"] - rnd["accuracy_mean"]) if rnd else float("nan")
+                random_text = "no random" if np.isnan(lift) else f"{_yes(lift > 0)} ({lift:+.1f})"
+                speed = "–" if np.isnan(row["speedup"]) else f"{row['speedup']:.1f}x"
+                if speed != "–" and row["speedup"] >= AIM_SPEEDUP:
+                    speed += f" (≥ {AIM_SPEEDUP:g}x)"
+                lines.append(f"| {pool} | {method} | {_label(budget)} | {100 * row['accuracy_mean']:.1f} | "
+                             f"{self_text} | {random_text} | {speed} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def _yes(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
 def report(path: str) -> None:
     """Print a results file as markdown and redraw its plots (``--report FILE``)."""
     import json
@@ -1005,6 +1053,11 @@ def main(argv: list[str] | None = None) -> dict:
     args = make_parser().parse_args(argv)
     if args.report:
         report(args.report)
+        return {}
+    if args.verdict:
+        import json
+
+        print(verdict_markdown([json.loads(Path(p).read_text()) for p in args.verdict]))
         return {}
     smoke = args.mode == "quick" and args.target == "minilm"  # --quick given, with the pretrained target
     args.mode = args.mode or "quick"
