@@ -995,9 +995,10 @@ AIM_POINTS, AIM_SPEEDUP = 1.0, 20.0
 
 
 def verdict_markdown(results: list[dict]) -> str:
-    """One row per pool, proxy method and budget: the target's accuracy on the proxy's picks, its gap to the target
-    selecting for itself (the baseline with the same strategy) and to random, and the selection speed-up, each read
-    against the aim (within ``AIM_POINTS`` of self-selection, above random, ``AIM_SPEEDUP`` x faster)."""
+    """One row per pool, proxy method and budget: the target's accuracy on the proxy's picks, its difference from the
+    target selecting for itself (the baseline with the same strategy) and from random, and the selection speed-up,
+    each read against the aim (within ``AIM_POINTS`` of self-selection, above random, ``AIM_SPEEDUP`` x faster). A
+    difference is the mean over seeds of the per-seed (paired) difference, ± its std: how much of it is the seeds."""
     lines = [
         "| pool | selected by | budget | accuracy % | within 1 point of self-selected? | above random? | speed-up |",
         "|---|---|---|---|---|---|---|",
@@ -1008,23 +1009,39 @@ def verdict_markdown(results: list[dict]) -> str:
         pool = result["dataset"]
         if result.get("imbalance"):
             pool += f" ({result['imbalance']['class']} cut to {result['imbalance']['fraction']:g})"
-        for method in _methods_in(al or {"runs": []}):
+        methods = _methods_in(al or {"runs": []})
+        for method in methods:
             if method == "random" or method.partition("+")[0] == "baseline":
                 continue
+            strategy = method.partition("+")[2].partition(":")[0]
             for budget in al["budgets"]:
-                row, rnd = table.get((method, budget)), table.get(("random", budget))
+                row = table.get((method, budget))
                 if row is None:
                     continue
-                gap = -row["gap_points"]  # proxy minus self-selected, in points
-                self_text = "no baseline" if np.isnan(gap) else f"{_yes(gap >= -AIM_POINTS)} ({gap:+.1f})"
-                lift = 100 * (row["accuracy_mean"] - rnd["accuracy_mean"]) if rnd else float("nan")
-                random_text = "no random" if np.isnan(lift) else f"{_yes(lift > 0)} ({lift:+.1f})"
+                gap = _paired_points(al, method, _baseline_for(method, strategy, methods), budget)
+                lift = _paired_points(al, method, "random", budget)
+                self_text = "no baseline" if gap is None else f"{_yes(gap[0] >= -AIM_POINTS)} ({_pm(gap)})"
+                random_text = "no random" if lift is None else f"{_yes(lift[0] > 0)} ({_pm(lift)})"
                 speed = "–" if np.isnan(row["speedup"]) else f"{row['speedup']:.1f}x"
                 if speed != "–" and row["speedup"] >= AIM_SPEEDUP:
                     speed += f" (≥ {AIM_SPEEDUP:g}x)"
                 lines.append(f"| {pool} | {method} | {_label(budget)} | {100 * row['accuracy_mean']:.1f} | "
                              f"{self_text} | {random_text} | {speed} |")  # fmt: skip
     return "\n".join(lines)
+
+
+def _paired_points(al: dict, method: str, other: str | None, budget) -> tuple[float, float] | None:
+    """Mean and std over the seeds both ran of ``method``'s target accuracy minus ``other``'s, in points."""
+    acc = {(r["method"], r["seed"]): r["target_accuracy"] for r in al["runs"] if r.get("budget") == budget}
+    seeds = [seed for (m, seed) in acc if m == method and (other, seed) in acc]
+    if other is None or not seeds:
+        return None
+    diff = np.array([100 * (acc[(method, seed)] - acc[(other, seed)]) for seed in seeds])
+    return float(diff.mean()), float(diff.std())
+
+
+def _pm(value: tuple[float, float]) -> str:
+    return f"{value[0]:+.1f} ± {value[1]:.1f}"
 
 
 def _yes(ok: bool) -> str:
