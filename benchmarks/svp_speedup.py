@@ -660,6 +660,12 @@ def _baseline_for(method: str, strategy: str, methods) -> str | None:
     return baselines[0] if baselines else None
 
 
+def _compared_baseline(al: dict, method: str) -> str | None:
+    """The baseline ``method``'s results are compared with (`_baseline_for`, by the strategy its runs recorded)."""
+    strategy = next((r.get("strategy") for r in al["runs"] if r["method"] == method), None)
+    return _baseline_for(method, strategy or "", _methods_in(al))
+
+
 def _score_based(strategy: str) -> bool:
     """Whether a strategy's round scores rank rows on their own (margin, entropy, ...), rather than its pick order."""
     from svp_hf.strategies import STRATEGIES, ScoreStrategy
@@ -793,13 +799,11 @@ def summarize(al: dict) -> dict:
     """Mean ± std per method and budget of each target metric recorded, and the speed-up over the baseline (the one
     with the same strategy where it ran)."""
     table = {}
-    strategies = {}
     for method in _methods_in(al):
         for budget in al["budgets"]:
             rows = [r for r in al["runs"] if r["method"] == method and r.get("budget") == budget]
             if not rows:
                 continue
-            strategies[method] = rows[0].get("strategy")
             row = {}
             for key, name in METRICS.items():
                 if all(key in r for r in rows):
@@ -807,9 +811,8 @@ def summarize(al: dict) -> dict:
                     row[f"{name}_mean"], row[f"{name}_std"] = values.mean(), values.std()
             row["selection_s"] = float(np.mean([r["selection_s"] for r in rows]))
             table[(method, budget)] = row
-    methods = list(strategies)
     for (method, budget), row in table.items():
-        base = _baseline_for(method, strategies[method] or "", methods)
+        base = _compared_baseline(al, method)
         base = table.get((base, budget)) if base is not None else None
         if method.partition("+")[0] == "baseline":
             base = row
@@ -1000,7 +1003,8 @@ def verdict_markdown(results: list[dict]) -> str:
     each read against the aim (within ``AIM_POINTS`` of self-selection, above random, ``AIM_SPEEDUP`` x faster). A
     difference is the mean over seeds of the per-seed (paired) difference, ± its std: how much of it is the seeds."""
     lines = [
-        "| pool | selected by | budget | accuracy % | within 1 point of self-selected? | above random? | speed-up |",
+        f"| pool | selected by | budget | accuracy % | within {AIM_POINTS:g} point of self-selected? | above random? "
+        "| speed-up |",
         "|---|---|---|---|---|---|---|",
     ]
     for result in results:
@@ -1009,16 +1013,14 @@ def verdict_markdown(results: list[dict]) -> str:
         pool = result["dataset"]
         if result.get("imbalance"):
             pool += f" ({result['imbalance']['class']} cut to {result['imbalance']['fraction']:g})"
-        methods = _methods_in(al or {"runs": []})
-        for method in methods:
+        for method in _methods_in(al or {"runs": []}):
             if method == "random" or method.partition("+")[0] == "baseline":
                 continue
-            strategy = method.partition("+")[2].partition(":")[0]
             for budget in al["budgets"]:
                 row = table.get((method, budget))
                 if row is None:
                     continue
-                gap = _paired_points(al, method, _baseline_for(method, strategy, methods), budget)
+                gap = _paired_points(al, method, _compared_baseline(al, method), budget)
                 lift = _paired_points(al, method, "random", budget)
                 self_text = "no baseline" if gap is None else f"{_yes(gap[0] >= -AIM_POINTS)} ({_pm(gap)})"
                 random_text = "no random" if lift is None else f"{_yes(lift[0] > 0)} ({_pm(lift)})"
