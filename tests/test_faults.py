@@ -150,7 +150,10 @@ def _appears(folder: Path, pattern: str):
     count)."""
 
     def names():
-        return {p.name for p in folder.glob(pattern)} if folder.is_dir() else set()
+        try:  # the run may rename the folder away between the check and the listing
+            return {p.name for p in folder.glob(pattern)}
+        except FileNotFoundError:
+            return set()
 
     before = names()
     return lambda: bool(names() - before)
