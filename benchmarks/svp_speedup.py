@@ -824,16 +824,27 @@ def summarize(al: dict) -> dict:
     return table
 
 
+CORESET_RANDOM = "random (fasttext)"  # the core-set cells' random method (it names the proxy setting it was passed)
+
+
 def summarize_coreset(core: dict) -> dict:
-    """Mean ± std of the target's accuracy and the end-to-end time per (method, fraction kept)."""
+    """Mean ± std of the target's accuracy and the end-to-end time per (method, fraction kept), and the accuracy's
+    per-seed (paired) difference in points from random at the same fraction and from the full pool (mean, std)."""
     table = {}
-    full = np.mean([r["end_to_end_s"] for r in core["runs"] if r["method"] == "full data"])
-    for key in dict.fromkeys((r["method"], r["keep"]) for r in core["runs"]):
-        rows = [r for r in core["runs"] if (r["method"], r["keep"]) == key]
+    runs = core["runs"]
+    full = np.mean([r["end_to_end_s"] for r in runs if r["method"] == "full data"])
+    acc_of = {(r["method"], r["keep"], r["seed"]): r["target_accuracy"] for r in runs}
+    for key in dict.fromkeys((r["method"], r["keep"]) for r in runs):
+        rows = [r for r in runs if (r["method"], r["keep"]) == key]
         acc = np.array([r["target_accuracy"] for r in rows])
         seconds = float(np.mean([r["end_to_end_s"] for r in rows]))
         table[key] = {"accuracy_mean": acc.mean(), "accuracy_std": acc.std(), "end_to_end_s": seconds,
                       "full_data_s": full}  # fmt: skip
+        for name, other in (("vs_random", (CORESET_RANDOM, key[1])), ("vs_full", ("full data", 1.0))):
+            diff = [100 * (acc_of[(*key, r["seed"])] - acc_of[(*other, r["seed"])]) for r in rows
+                    if (*other, r["seed"]) in acc_of]  # fmt: skip
+            if diff and other != key:
+                table[key][name] = (float(np.mean(diff)), float(np.std(diff)))
     return table
 
 
@@ -983,13 +994,16 @@ def report_markdown(result: dict) -> str:
             f"Core-set selection: target test accuracy % (mean ± std over seeds {seeds}) and end-to-end time (proxy +"
             f" selection + target training) against training on the full pool ({full_s:.0f} s):",
             "",
-            "| kept by | kept | target accuracy | end-to-end s | speed-up end to end |",
-            "|---|---|---|---|---|",
+            "| kept by | kept | target accuracy | vs random (paired) | vs full data (paired) | end-to-end s "
+            "| speed-up end to end |",
+            "|---|---|---|---|---|---|---|",
         ]
         for (method, keep), row in core.items():
             accuracy = f"{100 * row['accuracy_mean']:.1f} ± {100 * row['accuracy_std']:.1f}"
+            paired = [_pm(row[k]) if k in row else "–" for k in ("vs_random", "vs_full")]
             seconds = row["end_to_end_s"]
-            lines.append(f"| {method} | {keep:.0%} | {accuracy} | {seconds:.0f} | {full_s / seconds:.2f}x |")
+            lines.append(f"| {method} | {keep:.0%} | {accuracy} | {' | '.join(paired)} | {seconds:.0f} | "
+                         f"{full_s / seconds:.2f}x |")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -1050,11 +1064,24 @@ def _yes(ok: bool) -> str:
     return "yes" if ok else "**no**"
 
 
-def report(path: str) -> None:
-    """Print a results file as markdown and redraw its plots (``--report FILE``)."""
+def _read_results(path: str, flag: str) -> dict:
+    """A results file this harness wrote; one that is missing or not such a file is a message naming it."""
     import json
 
-    result = json.loads(Path(path).read_text())
+    try:
+        result = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise SystemExit(f"{flag} {path}: no such file (a results .json that --out wrote)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise SystemExit(f"{flag} {path}: not a results file ({err})") from None
+    if not isinstance(result, dict) or "active_learning" not in result:
+        raise SystemExit(f"{flag} {path}: not a results file of this harness (no active_learning entry)")
+    return result
+
+
+def report(path: str) -> None:
+    """Print a results file as markdown and redraw its plots (``--report FILE``)."""
+    result = _read_results(path, "--report")
     prefix = Path(path).with_suffix("")
     title = f"{result['dataset']} ({result['target']})"
     al = result["active_learning"]
@@ -1074,9 +1101,7 @@ def main(argv: list[str] | None = None) -> dict:
         report(args.report)
         return {}
     if args.verdict:
-        import json
-
-        print(verdict_markdown([json.loads(Path(p).read_text()) for p in args.verdict]))
+        print(verdict_markdown([_read_results(p, "--verdict") for p in args.verdict]))
         return {}
     smoke = args.mode == "quick" and args.target == "minilm"  # --quick given, with the pretrained target
     args.mode = args.mode or "quick"

@@ -194,6 +194,18 @@ def test_verdict_reads_each_proxy_budget_against_the_aim():
     ]
 
 
+def test_verdict_and_report_name_a_file_that_is_not_a_results_file(tmp_path):
+    (tmp_path / "cells.json").write_text('{"key": {}, "cells": {}}')
+    (tmp_path / "broken.json").write_text("{")
+    for flag in ("--verdict", "--report"):
+        with pytest.raises(SystemExit, match=f"{flag} .*missing.json: no such file"):
+            svp_speedup.main([flag, str(tmp_path / "missing.json")])
+        with pytest.raises(SystemExit, match=f"{flag} .*broken.json: not a results file"):
+            svp_speedup.main([flag, str(tmp_path / "broken.json")])
+        with pytest.raises(SystemExit, match="not a results file of this harness"):
+            svp_speedup.main([flag, str(tmp_path / "cells.json")])
+
+
 def test_unknown_method_is_refused(ag_news, tmp_path):
     with pytest.raises(SystemExit, match="unknown"):
         svp_speedup.main(_args(ag_news, tmp_path / "r.json", "--methods", "fasttext,oracle"))
@@ -231,6 +243,21 @@ def test_interrupted_coreset_run_resumes(ag_news, tmp_path, monkeypatch):
     assert {r["keep"] for r in result["coreset"]["runs"]} == {1.0, 0.5, 0.3}
     with pytest.raises(SystemExit, match="--keep takes fractions of the pool between 0 and 1"):
         svp_speedup.main([*args, "--keep", "50"])
+
+
+def test_coreset_summary_pairs_each_method_with_random_and_the_full_pool_by_seed():
+    acc = {("full data", 1.0): (0.90, 0.92), ("random (fasttext)", 0.5): (0.86, 0.90),
+           ("entropy (fasttext)", 0.5): (0.88, 0.89)}  # fmt: skip
+    runs = [{"method": m, "keep": k, "seed": seed, "target_accuracy": a, "end_to_end_s": 100 * k}
+            for (m, k), pair in acc.items() for seed, a in enumerate(pair)]  # fmt: skip
+    table = svp_speedup.summarize_coreset({"runs": runs})
+    entropy = table[("entropy (fasttext)", 0.5)]
+    assert entropy["vs_random"] == pytest.approx((0.5, 1.5))  # +2 and -1 points
+    assert entropy["vs_full"] == pytest.approx((-2.5, 0.5))  # -2 and -3 points
+    assert "vs_random" not in table[("random (fasttext)", 0.5)] and "vs_full" not in table[("full data", 1.0)]
+    report = svp_speedup.report_markdown({"seeds": [0, 1], "active_learning": None, "coreset": {"runs": runs}})
+    assert "| entropy (fasttext) | 50% | 88.5 ± 0.5 | +0.5 ± 1.5 | -2.5 ± 0.5 | 50 | 2.00x |" in report
+    assert "| full data | 100% | 91.0 ± 1.0 | – | – | 100 | 1.00x |" in report
 
 
 def test_evaluates_on_validation_where_there_is_no_test_split(ag_news_path):
