@@ -733,6 +733,20 @@ def _class_counts(dataset) -> dict[str, int]:
     return {str(v): int(c) for v, c in zip(values, counts)}
 
 
+# the core-set table's (strategy, proxy) rows; k-centers runs on the frozen MiniLM encoder's embeddings
+CORESET_SELECTORS = (
+    ("forgetting_events", "fasttext"),
+    ("entropy", "fasttext"),
+    ("random", "fasttext"),
+    ("kcenters", "embedding"),
+)
+
+
+def _coreset_method(strategy: str, proxy: str) -> str:
+    """A core-set row's method name (random names the proxy setting it was passed, though it trains none)."""
+    return f"{strategy} ({proxy})"
+
+
 def run_coreset(args, settings, pool, test, workdir: Path, checkpoint: _Checkpoint) -> dict:
     import svp_hf
 
@@ -747,12 +761,7 @@ def run_coreset(args, settings, pool, test, workdir: Path, checkpoint: _Checkpoi
         rows.extend(full)
         full_s = full[0]["end_to_end_s"]
         for keep in settings["keep"]:
-            for strategy, proxy in (
-                ("forgetting_events", "fasttext"),
-                ("entropy", "fasttext"),
-                ("random", "fasttext"),
-                ("kcenters", "embedding"),  # the frozen MiniLM encoder's embeddings, greedy k-centers
-            ):
+            for strategy, proxy in CORESET_SELECTORS:
                 cell = f"coreset-{keep}-{strategy}"
                 done = checkpoint.get(seed, cell)
                 if done is None:
@@ -761,7 +770,7 @@ def run_coreset(args, settings, pool, test, workdir: Path, checkpoint: _Checkpoi
                     selection_s = time.perf_counter() - t0
                     target = _train_target(args.target, kept, test, seed, workdir, **_target_options(settings))
                     train_s = target["target_train_s"]
-                    done = [{"method": f"{strategy} ({proxy})", "seed": seed, "keep": keep, **_scores(target),
+                    done = [{"method": _coreset_method(strategy, proxy), "seed": seed, "keep": keep, **_scores(target),
                              "selection_s": selection_s, "end_to_end_s": selection_s + train_s,
                              "full_data_s": full_s, "device": _device_name()}]  # fmt: skip
                     checkpoint.put(seed, cell, done)
@@ -824,27 +833,26 @@ def summarize(al: dict) -> dict:
     return table
 
 
-CORESET_RANDOM = "random (fasttext)"  # the core-set cells' random method (it names the proxy setting it was passed)
-
-
 def summarize_coreset(core: dict) -> dict:
     """Mean ± std of the target's accuracy and the end-to-end time per (method, fraction kept), and the accuracy's
     per-seed (paired) difference in points from random at the same fraction and from the full pool (mean, std)."""
     table = {}
     runs = core["runs"]
     full = np.mean([r["end_to_end_s"] for r in runs if r["method"] == "full data"])
-    acc_of = {(r["method"], r["keep"], r["seed"]): r["target_accuracy"] for r in runs}
-    for key in dict.fromkeys((r["method"], r["keep"]) for r in runs):
+    by_seed = {}  # (method, keep) -> {seed: accuracy}
+    for r in runs:
+        by_seed.setdefault((r["method"], r["keep"]), {})[r["seed"]] = r["target_accuracy"]
+    random = _coreset_method("random", "fasttext")
+    for key in by_seed:
         rows = [r for r in runs if (r["method"], r["keep"]) == key]
         acc = np.array([r["target_accuracy"] for r in rows])
         seconds = float(np.mean([r["end_to_end_s"] for r in rows]))
         table[key] = {"accuracy_mean": acc.mean(), "accuracy_std": acc.std(), "end_to_end_s": seconds,
                       "full_data_s": full}  # fmt: skip
-        for name, other in (("vs_random", (CORESET_RANDOM, key[1])), ("vs_full", ("full data", 1.0))):
-            diff = [100 * (acc_of[(*key, r["seed"])] - acc_of[(*other, r["seed"])]) for r in rows
-                    if (*other, r["seed"]) in acc_of]  # fmt: skip
-            if diff and other != key:
-                table[key][name] = (float(np.mean(diff)), float(np.std(diff)))
+        for name, other in (("vs_random", (random, key[1])), ("vs_full", ("full data", 1.0))):
+            diff = _paired(by_seed[key], by_seed.get(other, {})) if other != key else None
+            if diff is not None:
+                table[key][name] = diff
     return table
 
 
@@ -1048,12 +1056,16 @@ def verdict_markdown(results: list[dict]) -> str:
 
 def _paired_points(al: dict, method: str, other: str | None, budget) -> tuple[float, float] | None:
     """Mean and std over the seeds both ran of ``method``'s target accuracy minus ``other``'s, in points."""
-    acc = {(r["method"], r["seed"]): r["target_accuracy"] for r in al["runs"] if r.get("budget") == budget}
-    seeds = [seed for (m, seed) in acc if m == method and (other, seed) in acc]
-    if other is None or not seeds:
+    if other is None:
         return None
-    diff = np.array([100 * (acc[(method, seed)] - acc[(other, seed)]) for seed in seeds])
-    return float(diff.mean()), float(diff.std())
+    acc = {(r["method"], r["seed"]): r["target_accuracy"] for r in al["runs"] if r.get("budget") == budget}
+    return _paired(*({seed: a for (m, seed), a in acc.items() if m == name} for name in (method, other)))
+
+
+def _paired(mine: dict, theirs: dict) -> tuple[float, float] | None:
+    """Mean and std, in points, of ``mine[seed] - theirs[seed]`` (accuracies by seed) over the seeds both have."""
+    diff = np.array([100 * (mine[seed] - theirs[seed]) for seed in mine if seed in theirs])
+    return (float(diff.mean()), float(diff.std())) if diff.size else None
 
 
 def _pm(value: tuple[float, float]) -> str:
