@@ -228,18 +228,20 @@ def test_interrupted_coreset_run_resumes(ag_news, tmp_path, monkeypatch):
     calls.clear()
     interrupt[0] = False
     result = svp_speedup.main(args)
-    assert calls == [150, 150, 150]  # full data, forgetting events were kept; entropy, random, k-centers train now
+    # full data, forgetting events were kept; entropy, random, k-centers and the two easiest-first rows train now
+    assert calls == [150] * 5
     kept = {(r["method"], r["keep"]) for r in result["coreset"]["runs"]}
     assert kept == {
         ("full data", 1.0),
         *((f"{m} (fasttext)", 0.5) for m in ("forgetting_events", "entropy", "random")),
         ("kcenters (embedding)", 0.5),
+        *((f"{m}, easiest first (fasttext)", 0.5) for m in ("forgetting_events", "entropy")),
     }
     assert [row["method"] for row in result["coreset_summary"]][0] == "full data"
 
     calls.clear()  # another fraction joins the kept cells: only its cells train
     result = svp_speedup.main([*args, "--keep", "0.3,0.5"])
-    assert calls == [90, 90, 90, 90]
+    assert calls == [90] * 6
     assert {r["keep"] for r in result["coreset"]["runs"]} == {1.0, 0.5, 0.3}
     with pytest.raises(SystemExit, match="--keep takes fractions of the pool between 0 and 1"):
         svp_speedup.main([*args, "--keep", "50"])

@@ -35,6 +35,32 @@ def test_never_learned_rows_rank_first_with_random_ties():
     assert len(set(picks)) > 1  # ties broken at random
 
 
+def test_easiest_order_keeps_the_least_forgotten_rows_and_never_learned_ones_last():
+    outputs = ProxyOutputs(num_rows=6, forgetting=np.array([0, np.inf, 1, 0, np.inf, 1], dtype=np.float32))
+    strategy = build_strategy("forgetting_events", order="easiest")
+    picks = [tuple(strategy.select(outputs, 6, seed=s).indices) for s in range(20)]
+    assert all(set(p[:2]) == {0, 3} and set(p[2:4]) == {2, 5} and set(p[4:]) == {1, 4} for p in picks)
+    assert not strategy.select(outputs, 6, seed=0).higher_is_better
+
+
+def test_coreset_keeps_the_easiest_rows_when_asked(ag_small):
+    hardest = coreset(ag_small, keep=0.3, proxy="tfidf", strategy="forgetting_events", seed=0)
+    easiest = coreset(
+        ag_small, keep=0.3, proxy="tfidf", strategy="forgetting_events", strategy_kwargs={"order": "easiest"}, seed=0
+    )
+    assert len(easiest) == len(hardest) == round(0.3 * ag_small.num_rows)
+    kept_easy = np.asarray(easiest.dataset["svp_score"])
+    kept_hard = np.asarray(hardest.dataset["svp_score"])
+    assert np.all(np.diff(kept_easy) >= 0)  # least forgotten first
+    # every kept row is at most as forgotten as every row left out, and the two kept sets are far apart
+    pool_scores = np.asarray(easiest.scores)
+    left_out = np.setdiff1d(np.arange(ag_small.num_rows), easiest.indices)
+    assert kept_easy.max() <= pool_scores[left_out].min()
+    assert np.isfinite(kept_easy).all() and kept_easy.mean() < kept_hard.mean()
+    assert easiest.selection_config()["higher_score_is_better"] is False
+    assert easiest.selection_config()["config"]["strategy_kwargs"] == {"order": "easiest"}
+
+
 @pytest.mark.parametrize("proxy", ["fasttext", "tfidf"])
 def test_proxies_record_one_prediction_row_per_epoch(ag_small, proxy):
     kwargs = {"epochs": 4} if proxy == "fasttext" else {"observe_epochs": 4}

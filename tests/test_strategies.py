@@ -31,12 +31,19 @@ def test_contract_table_covers_every_registered_strategy():
     assert sorted(CONTRACT) == STRATEGIES.names()
 
 
-@pytest.mark.parametrize("name", sorted(CONTRACT))
-def test_strategy_contract(name):
+# The strategies ranking by a per-row score take order="easiest"; the contract holds in that direction too.
+ORDERED = ["entropy", "forgetting_events", "least_confidence", "margin"]
+
+
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [(name, CONTRACT[name]) for name in sorted(CONTRACT)] + [(name, {"order": "easiest"}) for name in ORDERED],
+)
+def test_strategy_contract(name, kwargs):
     outputs = random_outputs()
     exclude = np.zeros(outputs.num_rows, dtype=bool)
     exclude[::3] = True
-    strategy = build_strategy(name, **CONTRACT[name])
+    strategy = build_strategy(name, **kwargs)
     result = strategy.select(outputs, 50, exclude=exclude, seed=0)
     assert result.indices.dtype == np.int64 and result.indices.shape == (50,)
     assert len(set(result.indices.tolist())) == 50
@@ -77,6 +84,41 @@ def test_least_confidence_and_margin_hand_computed():
     outputs = ProxyOutputs(num_rows=4, probs=probs)
     assert build_strategy("least_confidence").select(outputs, 4, seed=0).indices.tolist() == [3, 1, 2, 0]
     assert build_strategy("margin").select(outputs, 4, seed=0).indices.tolist() == [1, 3, 2, 0]
+
+
+def test_easiest_order_ranks_each_score_the_other_way():
+    probs = np.array([[0.7, 0.2, 0.1], [0.4, 0.4, 0.2], [0.5, 0.3, 0.2], [0.34, 0.33, 0.33]])
+    outputs = ProxyOutputs(num_rows=4, probs=probs)
+    for name, hardest in [("least_confidence", [3, 1, 2, 0]), ("margin", [1, 3, 2, 0]), ("entropy", [3, 1, 2, 0])]:
+        strategy = build_strategy(name)
+        assert strategy.kwargs == {"order": "hardest"}
+        assert strategy.select(outputs, 4, seed=0).indices.tolist() == hardest
+        easiest = build_strategy(name, order="easiest").select(outputs, 4, seed=0)
+        assert easiest.indices.tolist() == hardest[::-1], name
+        # the result says the direction it ranked in, so the provenance columns read the same either way
+        assert easiest.higher_is_better == (not build_strategy(name).higher_is_better)
+
+
+def test_an_unknown_order_names_the_two_valid_ones():
+    from svp_hf import ConfigError
+
+    with pytest.raises(ConfigError, match="order must be 'hardest' .* or 'easiest' .*got 'easy'"):
+        build_strategy("margin", order="easy")
+    with pytest.raises(ConfigError, match="unknown kcenters strategy argument.*'order'"):
+        build_strategy("kcenters", order="easiest")  # farthest-first has no easy end
+
+
+def test_a_score_strategy_subclass_with_its_own_defaults_keeps_the_order_argument():
+    from svp_hf.strategies import ScoreStrategy
+
+    class Scaled(ScoreStrategy):
+        name = "scaled_confidence"
+        higher_is_better = False
+        defaults = {"scale": 2.0}
+        score = staticmethod(least_confidence_scores)
+
+    assert Scaled.defaults == {"order": "hardest", "scale": 2.0}
+    assert Scaled(order="easiest", scale=1.0).kwargs == {"order": "easiest", "scale": 1.0}
 
 
 def test_margin_ties_are_broken_at_random_not_by_index():

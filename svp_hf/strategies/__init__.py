@@ -1,6 +1,16 @@
 """Strategies: pick rows from proxy outputs. Importing this package registers the built-in ones."""
 
-from .base import STRATEGIES, ScoreStrategy, Strategy, StrategyResult, argselect, build_strategy, register_strategy
+from .base import (
+    ORDERS,
+    STRATEGIES,
+    OrderedStrategy,
+    ScoreStrategy,
+    Strategy,
+    StrategyResult,
+    argselect,
+    build_strategy,
+    register_strategy,
+)
 from .batch import ClusterMargin, MarginKMeans
 from .clustering import kmeans
 from .coldstart import TypiClust
@@ -10,6 +20,7 @@ from .random import RandomStrategy
 from .uncertainty import Entropy, LeastConfidence, Margin, entropy_scores, least_confidence_scores, margin_scores
 
 __all__ = [
+    "ORDERS",
     "STRATEGIES",
     "ClusterMargin",
     "Entropy",
@@ -18,6 +29,7 @@ __all__ = [
     "LeastConfidence",
     "Margin",
     "MarginKMeans",
+    "OrderedStrategy",
     "RandomStrategy",
     "ScoreStrategy",
     "Strategy",

@@ -104,10 +104,42 @@ class Strategy(ABC):
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.kwargs.items())})"
 
 
-class ScoreStrategy(Strategy):
+# The two directions a per-row score can rank in. "hardest" (the default) puts the rows the proxy finds hardest first
+# (most uncertain, most often forgotten): what active learning and the SVP paper's core-sets keep. "easiest" reverses
+# it, for pruning to a small fraction of a pool, where keeping only the hardest rows does worse than random (BENCHMARKS
+# "Core-set with the pretrained target"; Sorscher et al. 2022, "Beyond neural scaling laws").
+ORDERS = ("hardest", "easiest")
+
+
+def ranked_direction(hardest_is_higher: bool, order: str) -> bool:
+    """``higher_is_better`` of a score whose hardest rows score ``hardest_is_higher``, ranked in ``order``."""
+    return hardest_is_higher if order == "hardest" else not hardest_is_higher
+
+
+class OrderedStrategy(Strategy):
+    """A strategy ranking rows by a per-row score, with an ``order`` argument: ``"hardest"`` (default) or
+    ``"easiest"`` first."""
+
+    defaults: ClassVar[dict[str, Any]] = {"order": "hardest"}
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        cls.defaults = {"order": "hardest", **cls.defaults}  # a subclass's own defaults keep the order argument
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        if self.kwargs["order"] not in ORDERS:
+            raise ConfigError(
+                f"{self.name} strategy: order must be 'hardest' (the default: hardest rows first) or 'easiest' "
+                f"(easiest first, for keeping a small fraction of a pool), got {self.kwargs['order']!r}"
+            )
+
+
+class ScoreStrategy(OrderedStrategy):
     """A strategy that scores each row from the class probabilities and takes the best ``n``.
 
-    Subclasses implement `score` (a pure function of ``probs``) and set ``higher_is_better``.
+    Subclasses implement `score` (a pure function of ``probs``) and set ``higher_is_better`` (the direction of the
+    hardest rows); ``order="easiest"`` ranks the other way.
     """
 
     higher_is_better: ClassVar[bool]
@@ -120,8 +152,9 @@ class ScoreStrategy(Strategy):
         if outputs.probs is None:
             raise ConfigError(f"strategy {self.name!r} needs class probabilities from the proxy")
         scores = self.score(np.asarray(outputs.probs, dtype=np.float32)).astype(np.float32)
-        indices = argselect(scores, n, higher_is_better=self.higher_is_better, exclude=exclude, rng=seed)
-        return StrategyResult(indices, scores, self.higher_is_better)
+        direction = ranked_direction(self.higher_is_better, self.kwargs["order"])
+        indices = argselect(scores, n, higher_is_better=direction, exclude=exclude, rng=seed)
+        return StrategyResult(indices, scores, direction)
 
 
 STRATEGIES: Registry[type[Strategy]] = Registry("strategy")

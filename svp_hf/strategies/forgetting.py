@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..proxies.base import PROXIES
-from .base import Strategy, StrategyResult, argselect, register_strategy
+from .base import OrderedStrategy, StrategyResult, argselect, ranked_direction, register_strategy
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def forgetting_counts(epoch_predictions: np.ndarray, labels: np.ndarray) -> np.n
 
 
 @register_strategy("forgetting_events")
-class ForgettingEvents(Strategy):
+class ForgettingEvents(OrderedStrategy):
     """Rows the proxy forgot most often while training (never-learned rows first; random tie-break).
 
     In core-set mode the proxy trains on every row, so every row has a forgetting count. With a labeled subset
@@ -47,7 +47,8 @@ class ForgettingEvents(Strategy):
     epochs. Needs a proxy whose training can be observed epoch by epoch (``fasttext``, ``tfidf``, ...: the proxies
     with ``observable``), over at least two epochs. Outputs without forgetting counts are an error; counts that are the
     same for every candidate (one observed epoch, or nothing ever forgotten) log a warning, as the ranking is then the
-    random tie-break alone.
+    random tie-break alone. ``order="easiest"`` ranks the least forgotten rows first (never-learned rows last), for
+    keeping a small fraction of a pool.
     """
 
     requires = frozenset({"forgetting"})
@@ -60,7 +61,8 @@ class ForgettingEvents(Strategy):
                 f"(ProxyOutputs.forgetting); `select` records them with a proxy observed epoch by epoch: {observable}"
             )
         scores = np.asarray(outputs.forgetting, dtype=np.float32)
-        indices = argselect(scores, n, higher_is_better=True, exclude=exclude, rng=seed)
+        direction = ranked_direction(True, self.kwargs["order"])
+        indices = argselect(scores, n, higher_is_better=direction, exclude=exclude, rng=seed)
         candidates = np.ones(scores.shape[0], dtype=bool)
         if exclude is not None:
             exclude = np.asarray(exclude)
@@ -74,4 +76,4 @@ class ForgettingEvents(Strategy):
                 "(margin, entropy) ranks with the same proxy",
                 values.size, values[0], n,
             )  # fmt: skip
-        return StrategyResult(indices, scores, True)
+        return StrategyResult(indices, scores, direction)
