@@ -500,8 +500,8 @@ def _settings_differ(theirs: dict, ours: dict) -> list[str]:
 class _Checkpoint:
     """Finished (seed, method) cells of a long run, kept on disk so an interrupted run resumes where it stopped.
 
-    Keyed by everything that changes a cell's result; a run with other settings starts afresh, one that names more or
-    fewer proxies (methods added or dropped) keeps the cells (see `_settings_differ`)."""
+    Keyed by everything that changes a cell's result; a run with other settings is refused (its cells would replace
+    these), one that names more or fewer proxies (methods added or dropped) keeps them (see `_settings_differ`)."""
 
     def __init__(self, path: Path, key: dict):
         import json
@@ -512,11 +512,16 @@ class _Checkpoint:
         index = self.dir / "cells.json"
         if index.exists():
             saved = json.loads(index.read_text())
-            if not _settings_differ(saved.get("key", {}), self.key):
-                self.cells = saved["cells"]
-                self._keep_proxies_of(saved.get("key", {}))
-                if self.cells:
-                    print(f"resuming: {len(self.cells)} finished cells from {self.dir}", flush=True)
+            differ = _settings_differ(saved.get("key", {}), self.key)
+            if differ:  # never overwrite another run's cells (a committed results file's among them)
+                raise SystemExit(
+                    f"{self.dir} holds the finished cells of a run with other settings ({', '.join(differ)}); this "
+                    f"run would replace them. Write to another --out, or delete {self.dir} to start afresh"
+                )
+            self.cells = saved["cells"]
+            self._keep_proxies_of(saved.get("key", {}))
+            if self.cells:
+                print(f"resuming: {len(self.cells)} finished cells from {self.dir}", flush=True)
 
     def get(self, seed: int, cell: str) -> list | None:
         """The cell's result rows, or None when it has not finished."""

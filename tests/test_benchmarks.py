@@ -87,6 +87,17 @@ def test_interrupted_run_resumes_from_finished_cells(ag_news, tmp_path, monkeypa
     assert calls == [30, 60]
 
 
+def test_a_run_with_other_settings_never_replaces_kept_cells(ag_news, tmp_path, monkeypatch):
+    monkeypatch.setattr(svp_speedup, "_train_target", lambda *a, **k: _trained(0.5))
+    out = tmp_path / "r.json"
+    svp_speedup.main(_args(ag_news, out, "--methods", "random", "--keep-cells"))
+    index = out.with_suffix(".partial") / "cells.json"
+    kept = index.read_text()
+    with pytest.raises(SystemExit, match=r"other settings \(strategy\); .*another --out, or delete .*r.partial"):
+        svp_speedup.main(_args(ag_news, out, "--methods", "random", "--strategy", "margin", "--keep-cells"))
+    assert index.read_text() == kept  # the kept cells are as they were
+
+
 def test_kept_cells_serve_a_later_run_and_strategy_arguments_reach_the_strategy(ag_news, tmp_path, monkeypatch):
     trained = []
 
