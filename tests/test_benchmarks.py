@@ -173,7 +173,8 @@ def test_cells_of_runs_that_named_other_proxies_are_gathered(tmp_path):
 
 def test_resumed_run_that_adds_a_proxy_keeps_its_cells(tmp_path):
     """Adding a method with a newer proxy to an interrupted run keeps the finished cells; a proxy the saved cells
-    used stays keyed after a run that does not name it, so changing its settings later discards them."""
+    used stays keyed after a run that does not name it, so a run that changes its settings later is refused (it would
+    replace the cells), as is one with other budgets."""
     key = {"dataset": "/a/ag_news", "budgets": [0.1], "proxies": {"tfidf": ["tfidf", {}]}}
     first = svp_speedup._Checkpoint(tmp_path / "r.json", key)
     first.put(0, "tfidf+margin", [{"budget": 0.1}], added=np.arange(3), scores=np.zeros(3))
@@ -183,8 +184,14 @@ def test_resumed_run_that_adds_a_proxy_keeps_its_cells(tmp_path):
     assert resumed.key["proxies"] == {"tfidf": ["tfidf", {}], "hybrid": ["hybrid", {}]}
     resumed.put(0, "hybrid+margin", [{"budget": 0.1}], added=np.arange(3), scores=np.zeros(3))
     changed = {**key, "proxies": {"tfidf": ["tfidf", {"C": 2}]}}
-    assert svp_speedup._Checkpoint(tmp_path / "r.json", changed).get(0, "tfidf+margin") is None
-    assert svp_speedup._Checkpoint(tmp_path / "r.json", {**wider, "budgets": [0.2]}).get(0, "hybrid+margin") is None
+    index = tmp_path / "r.partial" / "cells.json"
+    kept = index.read_text()
+    with pytest.raises(SystemExit, match=r"other settings \(proxies\)"):
+        svp_speedup._Checkpoint(tmp_path / "r.json", changed)
+    with pytest.raises(SystemExit, match=r"other settings \(budgets\)"):
+        svp_speedup._Checkpoint(tmp_path / "r.json", {**wider, "budgets": [0.2]})
+    assert index.read_text() == kept
+    assert set(json.loads(kept)["cells"]) == {"0/tfidf+margin", "0/hybrid+margin"}
 
 
 def test_verdict_reads_each_proxy_budget_against_the_aim():
