@@ -771,11 +771,12 @@ def run_coreset(args, settings, pool, test, workdir: Path, checkpoint: _Checkpoi
         full_s = full[0]["end_to_end_s"]
         for keep in settings["keep"]:
             for strategy, proxy, order in CORESET_SELECTORS:
-                cell = f"coreset-{keep}-{strategy}" + ("-easiest" if order == "easiest" else "")
+                easiest = order == "easiest"  # hardest-first is each strategy's default: no suffix, no kwargs
+                cell = f"coreset-{keep}-{strategy}" + ("-easiest" if easiest else "")
                 done = checkpoint.get(seed, cell)
                 if done is None:
                     t0 = time.perf_counter()
-                    ordered = {"strategy_kwargs": {"order": order}} if order != "hardest" else {}
+                    ordered = {"strategy_kwargs": {"order": order}} if easiest else {}
                     kept = svp_hf.coreset(pool, keep=keep, proxy=proxy, strategy=strategy, seed=seed, **ordered)
                     kept = kept.dataset
                     selection_s = time.perf_counter() - t0

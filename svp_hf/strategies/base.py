@@ -111,11 +111,6 @@ class Strategy(ABC):
 ORDERS = ("hardest", "easiest")
 
 
-def ranked_direction(hardest_is_higher: bool, order: str) -> bool:
-    """``higher_is_better`` of a score whose hardest rows score ``hardest_is_higher``, ranked in ``order``."""
-    return hardest_is_higher if order == "hardest" else not hardest_is_higher
-
-
 class OrderedStrategy(Strategy):
     """A strategy ranking rows by a per-row score, with an ``order`` argument: ``"hardest"`` (default) or
     ``"easiest"`` first."""
@@ -133,6 +128,10 @@ class OrderedStrategy(Strategy):
                 f"{self.name} strategy: order must be 'hardest' (the default: hardest rows first) or 'easiest' "
                 f"(easiest first, for keeping a small fraction of a pool), got {self.kwargs['order']!r}"
             )
+
+    def ranked_direction(self, hardest_is_higher: bool) -> bool:
+        """``higher_is_better`` to rank by, for a score whose hardest rows score ``hardest_is_higher``."""
+        return hardest_is_higher if self.kwargs["order"] == "hardest" else not hardest_is_higher
 
 
 class ScoreStrategy(OrderedStrategy):
@@ -152,7 +151,7 @@ class ScoreStrategy(OrderedStrategy):
         if outputs.probs is None:
             raise ConfigError(f"strategy {self.name!r} needs class probabilities from the proxy")
         scores = self.score(np.asarray(outputs.probs, dtype=np.float32)).astype(np.float32)
-        direction = ranked_direction(self.higher_is_better, self.kwargs["order"])
+        direction = self.ranked_direction(self.higher_is_better)
         indices = argselect(scores, n, higher_is_better=direction, exclude=exclude, rng=seed)
         return StrategyResult(indices, scores, direction)
 

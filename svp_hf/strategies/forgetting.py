@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..proxies.base import PROXIES
-from .base import OrderedStrategy, StrategyResult, argselect, ranked_direction, register_strategy
+from .base import OrderedStrategy, StrategyResult, argselect, register_strategy
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class ForgettingEvents(OrderedStrategy):
                 f"(ProxyOutputs.forgetting); `select` records them with a proxy observed epoch by epoch: {observable}"
             )
         scores = np.asarray(outputs.forgetting, dtype=np.float32)
-        direction = ranked_direction(True, self.kwargs["order"])
+        direction = self.ranked_direction(True)
         indices = argselect(scores, n, higher_is_better=direction, exclude=exclude, rng=seed)
         candidates = np.ones(scores.shape[0], dtype=bool)
         if exclude is not None:
